@@ -1,0 +1,66 @@
+/* PostgreSQL: a checkout pool of connections, statements prepared once per connection,
+ * checksummed migrations. A PGconn is used by one thread at a time. */
+#ifndef BLIGATE_DB_H
+#define BLIGATE_DB_H
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct bg_db_stmt {
+  const char *name;
+  const char *sql;
+};
+
+struct bg_migration {
+  const char *name; /* "0001_init.sql" */
+  const char *sql;
+};
+
+struct bg_db;
+struct bg_dbc {
+  PGconn *pg;
+  struct bg_db *db;
+  bool in_tx;
+  bool broken;
+};
+
+/* schema: search_path set on every connection. stmts: prepared on every connection. */
+struct bg_db *bg_db_new(const char *conninfo, const char *schema, int size,
+                        const struct bg_db_stmt *stmts, size_t nstmts);
+void bg_db_free(struct bg_db *db);
+/* Waits up to timeout_ms for a free connection; NULL when none or the database is down. */
+struct bg_dbc *bg_db_acquire(struct bg_db *db, int timeout_ms);
+void bg_db_release(struct bg_dbc *c);
+/* true when a connection can be acquired and answers. */
+bool bg_db_ping(struct bg_db *db);
+
+/* What went wrong in a failed statement, for mapping constraint violations to problems. */
+struct bg_dberr {
+  char sqlstate[6];
+  char constraint[64];
+};
+
+/* Executes a prepared statement (text params; NULL = SQL NULL). Returns the result or NULL on
+ * error (logged unless a constraint violation; details in *err if given). */
+PGresult *bg_dbc_exec(struct bg_dbc *c, const char *stmt, int nparams, const char *const *params,
+                      struct bg_dberr *err);
+/* Runs a prepared statement that returns no rows we need; true on success. */
+bool bg_dbc_run(struct bg_dbc *c, const char *stmt, int nparams, const char *const *params, struct bg_dberr *err);
+/* Convenience: the result's status is OK (command or tuples). */
+bool bg_dbc_ok(PGresult *res);
+bool bg_dbc_begin(struct bg_dbc *c);
+bool bg_dbc_commit(struct bg_dbc *c);
+void bg_dbc_rollback(struct bg_dbc *c);
+
+/* Applies pending migrations in order, each in one transaction, recording name and SHA-256 in
+ * <schema>.schema_migrations; refuses (false) if an applied migration's checksum changed.
+ * Serialised across replicas by an advisory lock. */
+bool bg_db_migrate(const char *owner_conninfo, const char *schema, const struct bg_migration *m,
+                   size_t n);
+
+/* SQLSTATE helpers */
+#define BG_SQL_UNIQUE "23505"
+#define BG_SQL_SERIALIZATION "40001"
+#define BG_SQL_DEADLOCK "40P01"
+
+#endif

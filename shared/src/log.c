@@ -1,0 +1,77 @@
+/* JSON-lines logs to stdout, one write(2) per line so concurrent threads never interleave. */
+#include "bligate/log.h"
+#include "bligate/clock.h"
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static const char *svc = "bligate";
+static enum bg_log_level min_level = BG_LOG_INFO;
+static const char *names[] = {"debug", "info", "warn", "error"};
+
+void bg_log_init(const char *service, enum bg_log_level min)
+{
+  svc = service;
+  min_level = min;
+}
+
+static void emit(json_t *o)
+{
+  /* Logs carry wall-clock time, not the test clock: operators read them. */
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  char ts[BG_TIME_LEN], full[48];
+  bg_time_fmt(tv.tv_sec, ts);
+  snprintf(full, sizeof full, "%.19s.%03ldZ", ts, (long)(tv.tv_usec / 1000));
+  json_object_set_new(o, "ts", json_string(full));
+  json_object_set_new(o, "svc", json_string(svc));
+  char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+  json_decref(o);
+  if (!line)
+    return;
+  size_t n = strlen(line);
+  line[n] = '\n'; /* replaces the NUL; we write n+1 bytes */
+  ssize_t w = write(STDOUT_FILENO, line, n + 1);
+  (void)w;
+  free(line);
+}
+
+void bg_log(enum bg_log_level lvl, const char *request_id, const char *fmt, ...)
+{
+  if (lvl < min_level)
+    return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  json_t *o = json_object();
+  json_object_set_new(o, "level", json_string(names[lvl]));
+  if (request_id && *request_id)
+    json_object_set_new(o, "request_id", json_string(request_id));
+  json_object_set_new(o, "msg", json_string(msg));
+  emit(o);
+}
+
+void bg_log_access(const char *request_id, const char *method, const char *route, unsigned status,
+                   double ms, const char *client)
+{
+  if (BG_LOG_INFO < min_level)
+    return;
+  json_t *o = json_object();
+  json_object_set_new(o, "level", json_string("info"));
+  json_object_set_new(o, "msg", json_string("request"));
+  json_object_set_new(o, "request_id", json_string(request_id));
+  json_object_set_new(o, "method", json_string(method));
+  /* The route pattern, never the raw path or query: they may carry identifiers. */
+  json_object_set_new(o, "route", json_string(route));
+  json_object_set_new(o, "status", json_integer(status));
+  json_object_set_new(o, "ms", json_real(ms));
+  if (client)
+    json_object_set_new(o, "client", json_string(client));
+  emit(o);
+}
