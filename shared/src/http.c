@@ -607,6 +607,7 @@ static void request_free(struct bg_request *r)
   if (!r)
     return;
   json_decref(r->json);
+  json_decref(r->auth_info);
   json_decref(r->reply);
   free(r->raw_reply);
   free(r->body);

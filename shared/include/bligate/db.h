@@ -58,6 +58,22 @@ void bg_dbc_rollback(struct bg_dbc *c);
 bool bg_db_migrate(const char *owner_conninfo, const char *schema, const struct bg_migration *m,
                    size_t n);
 
+/* For handlers: acquire a connection or reply 503 database-unavailable (NULL). */
+struct bg_request;
+struct bg_dbc *bg_db_for(struct bg_request *r, struct bg_db *db);
+/* After a failed statement or commit: roll back and reply 503 (connection lost) or 500. */
+void bg_db_failed(struct bg_request *r, struct bg_dbc *c);
+
+/* Keyset pagination cursor: opaque base64url of "<created_at>|<uuid>". */
+char *bg_cursor_make(const char *created_at, const char *id);
+bool bg_cursor_parse(const char *cursor, char *ts, size_t tslen, char *id, size_t idlen);
+
+/* A list reply {items, next_cursor}: res was fetched with LIMIT limit+1; rows up to limit are
+ * turned into items by row_json; the cursor comes from the last item's ts_col and id_col. */
+#include <jansson.h>
+json_t *bg_page(PGresult *res, int limit, int ts_col, int id_col, json_t *(*row_json)(PGresult *, int, void *),
+                void *arg);
+
 /* SQLSTATE helpers */
 #define BG_SQL_UNIQUE "23505"
 #define BG_SQL_SERIALIZATION "40001"

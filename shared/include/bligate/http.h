@@ -50,6 +50,7 @@ struct bg_request {
   size_t body_len;
   json_t *json;   /* parsed body for BG_R_JSON (an object), else NULL */
   struct bg_token token; /* verified claims for BG_R_AUTH / BG_R_CLIENT */
+  json_t *auth_info;      /* what the service's auth hook learned (e.g. the session); freed with r */
   void *conn;     /* struct MHD_Connection * */
   void *service;  /* the service's context, from bg_server_cfg.ctx */
 

@@ -31,6 +31,9 @@ struct bg_field {
   const char *const *enumv; /* NULL-terminated */
 };
 
+/* BG_FIELD("name", BG_F_STRING, true, struct body, name, .min = 1, .max = 50) */
+#define BG_FIELD(fname_, ftype_, req_, struct_, member_, ...) \
+  { .name = (fname_), .type = (ftype_), .required = (req_), .off = offsetof(struct_, member_), __VA_ARGS__ }
 #define BG_FIELD_END { .name = NULL }
 
 /* Field error collector used by parse and by handlers' own checks. */

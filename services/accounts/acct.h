@@ -1,0 +1,77 @@
+/* The accounts service: units, staff accounts, citizen certificates, certificate login,
+ * sessions and tokens (DESIGN.md §2). Shared declarations of its files. */
+#ifndef ACCT_H
+#define ACCT_H
+#include "bligate/db.h"
+#include "bligate/http.h"
+#include "bligate/jwt.h"
+#include "pki.h"
+#include <jansson.h>
+#include <openssl/evp.h>
+
+struct acct_ctx {
+  struct bg_db *db;
+  struct acct_pki *pki;
+  EVP_PKEY *jwt_key;
+  char kid[48];
+  struct bg_keyset *keys;
+  const char *issuer, *audience;
+  long access_ttl, idle_ttl, max_ttl, challenge_ttl;
+  long fails_per_cert, fails_per_addr, fail_window;
+};
+
+extern struct acct_ctx acct;
+
+/* routes.c */
+extern const struct bg_route acct_routes[];
+extern const size_t acct_nroutes;
+
+/* db_accounts.c: statements and row helpers */
+extern const struct bg_db_stmt acct_stmts[];
+extern const size_t acct_nstmts;
+/* Row of a statement selecting the account columns from column c0 → Account JSON.
+ * full_id: include the unmasked national ID (only for the holder and the administrator). */
+json_t *acct_account_json(PGresult *res, int row, int c0, bool full_id);
+json_t *acct_unit_json(PGresult *res, int row);
+json_t *acct_cert_json(PGresult *res, int row);
+
+/* h_auth.c */
+/* Issues a user access token for a live session. */
+char *acct_user_token(const char *account_id, const char *unit_id, json_t *roles, const char *session_id,
+                      long *expires_in);
+/* The router's auth hook: the session behind the token is live; touches last_seen. */
+bool acct_session_hook(struct bg_request *r);
+
+/* handlers */
+void acct_h_challenges_post(struct bg_request *r);
+void acct_h_sessions_post(struct bg_request *r);
+void acct_h_sessions_refresh(struct bg_request *r);
+void acct_h_sessions_delete(struct bg_request *r);
+void acct_h_me(struct bg_request *r);
+void acct_h_tokens(struct bg_request *r);
+void acct_h_jwks(struct bg_request *r);
+void acct_h_units_list(struct bg_request *r);
+void acct_h_units_post(struct bg_request *r);
+void acct_h_units_get(struct bg_request *r);
+void acct_h_accounts_list(struct bg_request *r);
+void acct_h_accounts_post(struct bg_request *r);
+void acct_h_accounts_get(struct bg_request *r);
+void acct_h_accounts_patch(struct bg_request *r);
+void acct_h_accounts_deactivate(struct bg_request *r);
+void acct_h_certs_list(struct bg_request *r);
+void acct_h_certs_post(struct bg_request *r);
+void acct_h_certs_delete(struct bg_request *r);
+void acct_h_internal_session(struct bg_request *r);
+
+/* Certificate problems shared by login and registration. */
+enum bg_problem acct_cert_problem(enum acct_cert_err e);
+
+/* clients.c: client secrets */
+char *acct_secret_hash(const char *secret);
+bool acct_secret_check(const char *secret, const char *stored);
+
+/* Role names and unit kinds accepted by the API. */
+extern const char *const acct_role_names[];
+extern const char *const acct_unit_kinds[];
+
+#endif

@@ -1,0 +1,143 @@
+/* The accounts service's SQL: every statement it runs, prepared once per connection, and the
+ * row → JSON helpers. Times go in as parameters from the service clock (bg_now). */
+#include "acct.h"
+#include "bligate/events.h"
+#include "bligate/twid.h"
+#include "bligate/util.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+/* Account columns, in the order acct_account_json reads them. */
+#define ACOLS                                                                                            \
+  "a.id, a.name, a.national_id, a.unit_id, a.title, array_to_json(a.roles), a.phone, a.email, "          \
+  "a.egov_account, a.status, " TS("a.created_at") ", " TS("a.updated_at")
+#define UCOLS "u.id, u.code, u.name, u.kind, u.parent_id, " TS("u.created_at")
+#define CCOLS                                                                                            \
+  "c.id, c.account_id, c.subject_cn, c.serial, c.issuer, c.fingerprint_sha256, " TS("c.not_before") ", " \
+  TS("c.not_after") ", c.status, " TS("c.created_at")
+
+const struct bg_db_stmt acct_stmts[] = {
+  BG_OUTBOX_STMT,
+  /* units */
+  {"unit_insert", "INSERT INTO units u (id, code, name, kind, parent_id, created_at)"
+                  " VALUES ($1, $2, $3, $4, $5, $6) RETURNING " UCOLS},
+  {"unit_get", "SELECT " UCOLS " FROM units u WHERE u.id = $1"},
+  {"unit_by_code", "SELECT " UCOLS " FROM units u WHERE u.code = $1"},
+  {"unit_list", "SELECT " UCOLS " FROM units u WHERE ($1::timestamptz IS NULL OR (u.created_at, u.id) > ($1, $2::uuid))"
+                " ORDER BY u.created_at, u.id LIMIT $3"},
+  /* accounts */
+  {"account_insert", "INSERT INTO accounts a (id, name, national_id, unit_id, title, roles, phone, email, egov_account,"
+                     " created_at, updated_at) SELECT $1, $2, $3, $4, $5,"
+                     " ARRAY(SELECT json_array_elements_text($6::json)), $7, $8, $9, $10, $10 RETURNING " ACOLS},
+  {"account_get", "SELECT " ACOLS " FROM accounts a WHERE a.id = $1"},
+  {"account_list", "SELECT " ACOLS " FROM accounts a"
+                   " WHERE ($1::uuid IS NULL OR a.unit_id = $1) AND ($2::text IS NULL OR a.status = $2)"
+                   " AND ($3::text IS NULL OR $3 = ANY (a.roles))"
+                   " AND ($4::timestamptz IS NULL OR (a.created_at, a.id) > ($4, $5::uuid))"
+                   " ORDER BY a.created_at, a.id LIMIT $6"},
+  {"account_update", "UPDATE accounts a SET name = COALESCE($2, a.name), unit_id = COALESCE($3::uuid, a.unit_id),"
+                     " title = COALESCE($4, a.title),"
+                     " roles = COALESCE(ARRAY(SELECT json_array_elements_text($5::json)), a.roles),"
+                     " phone = COALESCE($6, a.phone), email = COALESCE($7, a.email),"
+                     " egov_account = COALESCE($8, a.egov_account), updated_at = $9"
+                     " WHERE a.id = $1 RETURNING " ACOLS},
+  {"account_deactivate", "UPDATE accounts a SET status = 'inactive', deactivated_at = $3, deactivation_reason = $2,"
+                         " updated_at = $3 WHERE a.id = $1 AND a.status = 'active' RETURNING " ACOLS},
+  {"admin_exists", "SELECT 1 FROM accounts WHERE status = 'active' AND 'permission_admin' = ANY (roles)"},
+  /* certificates */
+  {"cert_insert", "INSERT INTO certificates c (id, account_id, fingerprint_sha256, serial, issuer, subject_cn,"
+                  " not_before, not_after, pem, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                  " RETURNING " CCOLS},
+  {"cert_list", "SELECT " CCOLS " FROM certificates c WHERE c.account_id = $1 ORDER BY c.created_at, c.id"},
+  {"cert_disable", "UPDATE certificates c SET status = 'disabled', disabled_at = $3"
+                   " WHERE c.id = $1 AND c.account_id = $2 RETURNING c.status"},
+  {"certs_disable_account", "UPDATE certificates SET status = 'disabled', disabled_at = $2"
+                            " WHERE account_id = $1 AND status = 'active'"},
+  /* login: cert id, cert status, then the account */
+  {"cert_login_lookup", "SELECT c.id, c.status, " ACOLS " FROM certificates c JOIN accounts a ON a.id = c.account_id"
+                        " WHERE c.fingerprint_sha256 = $1"},
+  /* challenges: consumed atomically; a second use finds used_at set */
+  {"challenge_insert", "INSERT INTO challenges (id, nonce, created_at, expires_at) VALUES ($1, $2, $3, $4)"},
+  {"challenge_consume", "UPDATE challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2"
+                        " RETURNING nonce"},
+  {"challenge_state", "SELECT used_at IS NOT NULL, expires_at <= $2 FROM challenges WHERE id = $1"},
+  {"challenge_purge", "DELETE FROM challenges WHERE expires_at < $1::timestamptz - interval '1 hour'"},
+  /* throttling: failures for a certificate and for an address within the window */
+  {"failures_count", "SELECT (SELECT count(*) FROM login_failures WHERE fingerprint = $1 AND at > $3),"
+                     " (SELECT " TS("min(at)") " FROM login_failures WHERE fingerprint = $1 AND at > $3),"
+                     " (SELECT count(*) FROM login_failures WHERE client_addr = $2 AND at > $3),"
+                     " (SELECT " TS("min(at)") " FROM login_failures WHERE client_addr = $2 AND at > $3)"},
+  {"failure_insert", "INSERT INTO login_failures (fingerprint, client_addr, code, at) VALUES ($1, $2, $3, $4)"},
+  {"failures_purge", "DELETE FROM login_failures WHERE at < $1::timestamptz - interval '1 day'"},
+  /* sessions */
+  {"session_supersede", "UPDATE sessions SET ended_at = $2, end_reason = 'superseded'"
+                        " WHERE account_id = $1 AND ended_at IS NULL RETURNING id"},
+  {"session_insert", "INSERT INTO sessions (id, account_id, certificate_id, created_at, last_seen_at, expires_at,"
+                     " client_addr) VALUES ($1, $2, $3, $4, $4, $5, $6)"},
+  /* One round trip per authenticated request: the session's state, and last_seen moved on
+   * when it is live and more than 5 s old (so a busy client does not write on every call). */
+  {"session_check",
+   "WITH s AS (SELECT s.id, s.account_id, s.created_at, s.last_seen_at, s.expires_at, s.ended_at, s.end_reason,"
+   "  a.status, a.unit_id, a.roles FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1),"
+   " t AS (UPDATE sessions u SET last_seen_at = $2 FROM s WHERE u.id = s.id AND s.ended_at IS NULL"
+   "  AND s.status = 'active' AND s.expires_at > $2 AND s.last_seen_at + make_interval(secs => $3) > $2"
+   "  AND s.last_seen_at < $2::timestamptz - interval '5 seconds' RETURNING u.last_seen_at)"
+   " SELECT s.account_id, s.end_reason, s.ended_at IS NOT NULL, s.expires_at <= $2,"
+   "  COALESCE(t.last_seen_at, s.last_seen_at) + make_interval(secs => $3) <= $2, s.status, s.unit_id,"
+   "  array_to_json(s.roles), " TS("s.created_at") ", " TS("COALESCE(t.last_seen_at, s.last_seen_at)") ", "
+   TS("COALESCE(t.last_seen_at, s.last_seen_at) + make_interval(secs => $3)") ", " TS("s.expires_at")
+   " FROM s LEFT JOIN t ON true"},
+  {"session_end", "UPDATE sessions SET ended_at = $3, end_reason = $2 WHERE id = $1 AND ended_at IS NULL"
+                  " RETURNING account_id"},
+  {"session_touch", "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND ended_at IS NULL"},
+  {"sessions_end_account", "UPDATE sessions SET ended_at = $3, end_reason = $2"
+                           " WHERE account_id = $1 AND ended_at IS NULL RETURNING id"},
+  /* OAuth2 clients */
+  {"client_get", "SELECT secret_hash, array_to_json(scopes), status FROM clients WHERE id = $1"},
+  {"client_upsert", "INSERT INTO clients (id, secret_hash, scopes, created_at, updated_at)"
+                    " VALUES ($1, $2, string_to_array($3, ' '), $4, $4) ON CONFLICT (id) DO UPDATE"
+                    " SET secret_hash = EXCLUDED.secret_hash, scopes = EXCLUDED.scopes, status = 'active',"
+                    " updated_at = EXCLUDED.updated_at"},
+};
+const size_t acct_nstmts = sizeof acct_stmts / sizeof acct_stmts[0];
+
+static json_t *str_or_null(PGresult *res, int row, int col)
+{
+  return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
+}
+
+json_t *acct_account_json(PGresult *res, int row, int c0, bool full_id)
+{
+  char masked[11];
+  const char *nid = PQgetvalue(res, row, c0 + 2);
+  bg_twid_mask(nid, masked);
+  json_t *roles = json_loads(PQgetvalue(res, row, c0 + 5), 0, NULL);
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s}", "id", PQgetvalue(res, row, c0 + 0),
+                        "name", PQgetvalue(res, row, c0 + 1), "national_id_masked", masked, "unit_id",
+                        PQgetvalue(res, row, c0 + 3), "title", PQgetvalue(res, row, c0 + 4), "roles",
+                        roles ? roles : json_array(), "phone", str_or_null(res, row, c0 + 6), "email",
+                        str_or_null(res, row, c0 + 7), "egov_account", str_or_null(res, row, c0 + 8), "status",
+                        PQgetvalue(res, row, c0 + 9), "created_at", PQgetvalue(res, row, c0 + 10), "updated_at",
+                        PQgetvalue(res, row, c0 + 11));
+  if (full_id)
+    json_object_set_new(o, "national_id", json_string(nid));
+  return o;
+}
+
+json_t *acct_unit_json(PGresult *res, int row)
+{
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "id", PQgetvalue(res, row, 0), "code", PQgetvalue(res, row, 1),
+                   "name", PQgetvalue(res, row, 2), "kind", PQgetvalue(res, row, 3), "parent_id",
+                   str_or_null(res, row, 4), "created_at", PQgetvalue(res, row, 5));
+}
+
+json_t *acct_cert_json(PGresult *res, int row)
+{
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", PQgetvalue(res, row, 0), "account_id",
+                   PQgetvalue(res, row, 1), "subject_cn", PQgetvalue(res, row, 2), "serial", PQgetvalue(res, row, 3),
+                   "issuer", PQgetvalue(res, row, 4), "fingerprint_sha256", PQgetvalue(res, row, 5), "not_before",
+                   PQgetvalue(res, row, 6), "not_after", PQgetvalue(res, row, 7), "status", PQgetvalue(res, row, 8),
+                   "created_at", PQgetvalue(res, row, 9));
+}
+

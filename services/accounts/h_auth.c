@@ -1,0 +1,581 @@
+/* Certificate login (rules 2 and 3): challenges, sessions, refresh, logout, me; client
+ * credentials for services; the JWKS. Every login, failure and logout goes to the outbox in
+ * the transaction that records it. */
+#include "acct.h"
+#include "bligate/clock.h"
+#include "bligate/events.h"
+#include "bligate/json.h"
+#include "bligate/log.h"
+#include "bligate/util.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum bg_problem acct_cert_problem(enum acct_cert_err e)
+{
+  switch (e) {
+  case ACCT_CERT_EXPIRED: return BG_P_CERT_EXPIRED;
+  case ACCT_CERT_REVOKED: return BG_P_CERT_REVOKED;
+  case ACCT_CERT_REVOCATION_UNAVAILABLE: return BG_P_REVOCATION_UNAVAILABLE;
+  case ACCT_CERT_KEY_USAGE: return BG_P_CERT_KEY_USAGE;
+  default: return BG_P_CERT_UNTRUSTED;
+  }
+}
+
+char *acct_user_token(const char *account_id, const char *unit_id, json_t *roles, const char *session_id,
+                      long *expires_in)
+{
+  time_t now = bg_now();
+  char jti[BG_UUID_LEN];
+  bg_uuid_v4(jti);
+  json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:I, s:I, s:I, s:s}", "iss", acct.issuer, "aud",
+                             acct.audience, "sub", account_id, "sid", session_id, "unit", unit_id, "roles", roles,
+                             "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp",
+                             (json_int_t)(now + acct.access_ttl), "jti", jti);
+  char *tok = claims ? bg_jwt_sign(acct.jwt_key, acct.kid, claims) : NULL;
+  json_decref(claims);
+  *expires_in = acct.access_ttl;
+  return tok;
+}
+
+/* ---- challenges ---- */
+
+void acct_h_challenges_post(struct bg_request *r)
+{
+  static const struct bg_field spec[] = {BG_FIELD_END};
+  char dummy;
+  if (!bg_json_parse(r, r->json, spec, &dummy))
+    return;
+  unsigned char raw[32];
+  char id[BG_UUID_LEN], now_s[BG_TIME_LEN], exp_s[BG_TIME_LEN];
+  if (!bg_random(raw, sizeof raw)) {
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    return;
+  }
+  char *nonce = bg_b64url_encode(raw, sizeof raw);
+  bg_uuid_v4(id);
+  time_t now = bg_now();
+  bg_time_fmt(now, now_s);
+  bg_time_fmt(now + acct.challenge_ttl, exp_s);
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c) {
+    free(nonce);
+    return;
+  }
+  const char *p[] = {id, nonce, now_s, exp_s};
+  if (!bg_dbc_run(c, "challenge_insert", 4, p, NULL)) {
+    bg_db_failed(r, c);
+  } else {
+    bg_reply_json(r, 201, json_pack("{s:s, s:s, s:s}", "challenge_id", id, "nonce", nonce, "expires_at", exp_s));
+    /* Spent challenges are disposable; trimming them now and then keeps the table small. */
+    if (raw[0] == 0) {
+      const char *pp[] = {now_s};
+      bg_dbc_run(c, "challenge_purge", 1, pp, NULL);
+      bg_dbc_run(c, "failures_purge", 1, pp, NULL);
+    }
+  }
+  bg_db_release(c);
+  free(nonce);
+}
+
+/* ---- login ---- */
+
+struct login_body {
+  const char *challenge_id, *certificate, *signature, *cms;
+};
+
+struct login {
+  struct bg_request *r;
+  struct bg_dbc *c;
+  char fingerprint[65];
+  char now_s[BG_TIME_LEN];
+};
+
+/* Records a failed login (for throttling and the audit log) and replies with its problem. */
+static void login_fail(struct login *l, enum bg_problem p, const char *detail)
+{
+  const char *fp = l->fingerprint[0] ? l->fingerprint : NULL;
+  json_t *ev = bg_event_new(l->r, "auth.login.failed", "certificate", fp, "failure");
+  json_object_set_new(json_object_get(ev, "details"), "code", json_string(bg_problem_code(p)));
+  const char *params[] = {fp, l->r->client_addr, bg_problem_code(p), l->now_s};
+  if (!bg_dbc_begin(l->c) || !bg_dbc_run(l->c, "failure_insert", 4, params, NULL) || !bg_outbox_add(l->c, ev) ||
+      !bg_dbc_commit(l->c)) {
+    /* The refusal stands even when it cannot be recorded; say so in the log. */
+    bg_log(BG_LOG_ERROR, l->r->request_id, "could not record a failed login");
+    if (l->c->in_tx)
+      bg_dbc_rollback(l->c);
+  }
+  bg_reply_problem(l->r, p, "%s", detail ? detail : "");
+}
+
+static bool throttled(struct login *l, const char *fp)
+{
+  char since[BG_TIME_LEN];
+  time_t now = bg_now();
+  bg_time_fmt(now - acct.fail_window, since);
+  const char *p[] = {fp ? fp : "", l->r->client_addr, since};
+  PGresult *res = bg_dbc_exec(l->c, "failures_count", 3, p, NULL);
+  if (!res) {
+    bg_db_failed(l->r, l->c);
+    return true;
+  }
+  long by_cert = atol(PQgetvalue(res, 0, 0)), by_addr = atol(PQgetvalue(res, 0, 2));
+  const char *oldest = NULL;
+  if (fp && by_cert >= acct.fails_per_cert)
+    oldest = PQgetvalue(res, 0, 1);
+  else if (by_addr >= acct.fails_per_addr)
+    oldest = PQgetvalue(res, 0, 3);
+  if (oldest) {
+    time_t t = now;
+    bg_time_parse(oldest, &t);
+    long wait = (long)(t + acct.fail_window - now);
+    char ra[24];
+    snprintf(ra, sizeof ra, "%ld", wait > 0 ? wait : 1);
+    bg_reply_header(l->r, "Retry-After", ra);
+    bg_reply_problem(l->r, BG_P_RATE_LIMITED, "too many failed logins; try again in %s seconds", ra);
+  }
+  PQclear(res);
+  return oldest != NULL;
+}
+
+void acct_h_sessions_post(struct bg_request *r)
+{
+  static const struct bg_field spec[] = {
+    BG_FIELD("challenge_id", BG_F_UUID, true, struct login_body, challenge_id),
+    BG_FIELD("certificate", BG_F_STRING, false, struct login_body, certificate, .min = 1, .max = 16384),
+    BG_FIELD("signature", BG_F_STRING, false, struct login_body, signature, .min = 1, .max = 4096),
+    BG_FIELD("cms", BG_F_STRING, false, struct login_body, cms, .min = 1, .max = 65536),
+    BG_FIELD_END};
+  struct login_body b = {0};
+  if (!bg_json_parse(r, r->json, spec, &b))
+    return;
+  bool raw_mode = b.certificate || b.signature;
+  if (raw_mode && b.cms) {
+    bg_reply_field_error(r, BG_P_VALIDATION, "cms", "exclusive", "send either certificate and signature, or cms");
+    return;
+  }
+  if (raw_mode && (!b.certificate || !b.signature)) {
+    bg_reply_field_error(r, BG_P_VALIDATION, b.certificate ? "signature" : "certificate", "required",
+                         "certificate and signature go together");
+    return;
+  }
+  if (!raw_mode && !b.cms) {
+    bg_reply_field_error(r, BG_P_VALIDATION, "cms", "required", "send either certificate and signature, or cms");
+    return;
+  }
+  struct login l = {.r = r};
+  time_t now = bg_now();
+  bg_time_fmt(now, l.now_s);
+  if (!(l.c = bg_db_for(r, acct.db)))
+    return;
+  X509 *cert = NULL;
+  unsigned char *sig = NULL, *cms = NULL;
+  PGresult *res = NULL;
+  char *token = NULL;
+
+  if (throttled(&l, NULL))
+    goto done;
+
+  /* The challenge is spent by this attempt whatever its outcome: one nonce, one try. */
+  const char *pc[] = {b.challenge_id, l.now_s};
+  res = bg_dbc_exec(l.c, "challenge_consume", 2, pc, NULL);
+  if (!res) {
+    bg_db_failed(r, l.c);
+    goto done;
+  }
+  if (PQntuples(res) == 0) {
+    PQclear(res);
+    res = bg_dbc_exec(l.c, "challenge_state", 2, pc, NULL);
+    if (!res) {
+      bg_db_failed(r, l.c);
+      goto done;
+    }
+    if (PQntuples(res) == 0)
+      login_fail(&l, BG_P_CHALLENGE_UNKNOWN, "request a new challenge");
+    else if (PQgetvalue(res, 0, 0)[0] == 't')
+      login_fail(&l, BG_P_CHALLENGE_USED, "a challenge can be used once; request a new one");
+    else
+      login_fail(&l, BG_P_CHALLENGE_EXPIRED, "request a new challenge");
+    goto done;
+  }
+  char nonce[64];
+  snprintf(nonce, sizeof nonce, "%s", PQgetvalue(res, 0, 0));
+  PQclear(res);
+  res = NULL;
+
+  size_t siglen, cmslen;
+  if (raw_mode) {
+    if (!(cert = acct_cert_parse(b.certificate))) {
+      bg_reply_field_error(r, BG_P_VALIDATION, "certificate", "invalid", "must be a PEM or base64 DER certificate");
+      goto done;
+    }
+    struct acct_cert_info ci;
+    if (acct_cert_info(cert, &ci))
+      memcpy(l.fingerprint, ci.fingerprint, sizeof l.fingerprint);
+    if (!(sig = bg_b64_decode(b.signature, &siglen))) {
+      bg_reply_field_error(r, BG_P_VALIDATION, "signature", "invalid", "must be base64");
+      goto done;
+    }
+    if (throttled(&l, l.fingerprint[0] ? l.fingerprint : NULL))
+      goto done;
+    if (!acct_sig_verify_raw(cert, (const unsigned char *)nonce, strlen(nonce), sig, siglen)) {
+      login_fail(&l, BG_P_SIGNATURE_INVALID, "the signature is not over this challenge's nonce by this certificate");
+      goto done;
+    }
+  } else {
+    bool malformed;
+    if (!(cms = bg_b64_decode(b.cms, &cmslen))) {
+      bg_reply_field_error(r, BG_P_VALIDATION, "cms", "invalid", "must be base64 DER CMS SignedData");
+      goto done;
+    }
+    cert = acct_cms_verify(cms, cmslen, (const unsigned char *)nonce, strlen(nonce), &malformed);
+    if (!cert && malformed) {
+      bg_reply_field_error(r, BG_P_VALIDATION, "cms", "invalid",
+                           "must be DER CMS SignedData with one signer and its certificate");
+      goto done;
+    }
+    if (!cert) {
+      login_fail(&l, BG_P_SIGNATURE_INVALID, "the CMS signature does not verify over this challenge's nonce");
+      goto done;
+    }
+    struct acct_cert_info ci;
+    if (acct_cert_info(cert, &ci))
+      memcpy(l.fingerprint, ci.fingerprint, sizeof l.fingerprint);
+    if (throttled(&l, l.fingerprint))
+      goto done;
+  }
+
+  char detail[160];
+  enum acct_cert_err ce = acct_pki_verify(acct.pki, cert, now, detail, sizeof detail);
+  if (ce != ACCT_CERT_OK) {
+    login_fail(&l, acct_cert_problem(ce), detail);
+    goto done;
+  }
+  const char *pf[] = {l.fingerprint};
+  res = bg_dbc_exec(l.c, "cert_login_lookup", 1, pf, NULL);
+  if (!res) {
+    bg_db_failed(r, l.c);
+    goto done;
+  }
+  if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 1), "active") != 0) {
+    login_fail(&l, BG_P_CERT_NOT_REGISTERED, "register the certificate to your account first");
+    goto done;
+  }
+  /* columns: 0 cert id, 1 cert status, 2.. the account (ACOLS) */
+  const char *account_id = PQgetvalue(res, 0, 2), *unit_id = PQgetvalue(res, 0, 5);
+  if (strcmp(PQgetvalue(res, 0, 11), "active") != 0) {
+    login_fail(&l, BG_P_ACCOUNT_INACTIVE, NULL);
+    goto done;
+  }
+  char sid[BG_UUID_LEN], exp_s[BG_TIME_LEN];
+  bg_uuid_v4(sid);
+  bg_time_fmt(now + acct.max_ttl, exp_s);
+  if (!bg_dbc_begin(l.c))
+    goto dbfail;
+  const char *ps[] = {account_id, l.now_s};
+  PGresult *old = bg_dbc_exec(l.c, "session_supersede", 2, ps, NULL);
+  if (!old)
+    goto dbfail;
+  for (int i = 0; i < PQntuples(old); i++) {
+    json_t *ev = bg_event_new(r, "auth.session.ended", "session", PQgetvalue(old, i, 0), "success");
+    bg_event_set_actor(ev, account_id, NULL, unit_id, NULL);
+    json_object_set_new(json_object_get(ev, "details"), "reason", json_string("superseded"));
+    if (!bg_outbox_add(l.c, ev)) {
+      PQclear(old);
+      goto dbfail;
+    }
+  }
+  PQclear(old);
+  const char *pi[] = {sid, account_id, PQgetvalue(res, 0, 0), l.now_s, exp_s, r->client_addr};
+  if (!bg_dbc_run(l.c, "session_insert", 6, pi, NULL))
+    goto dbfail;
+  json_t *ev = bg_event_new(r, "auth.login", "session", sid, "success");
+  bg_event_set_actor(ev, account_id, PQgetvalue(res, 0, 3), unit_id, sid);
+  json_object_set_new(json_object_get(ev, "details"), "certificate", json_string(l.fingerprint));
+  json_object_set_new(json_object_get(ev, "details"), "method", json_string(raw_mode ? "signature" : "cms"));
+  if (!bg_outbox_add(l.c, ev) || !bg_dbc_commit(l.c))
+    goto dbfail;
+  json_t *roles = json_loads(PQgetvalue(res, 0, 7), 0, NULL);
+  long expires_in;
+  token = acct_user_token(account_id, unit_id, roles, sid, &expires_in);
+  json_decref(roles);
+  if (!token) {
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    goto done;
+  }
+  json_t *account = acct_account_json(res, 0, 2, true);
+  bg_reply_json(r, 201, json_pack("{s:s, s:s, s:I, s:s, s:o}", "access_token", token, "token_type", "Bearer",
+                                  "expires_in", (json_int_t)expires_in, "session_id", sid, "account", account));
+  goto done;
+dbfail:
+  bg_db_failed(r, l.c);
+done:
+  PQclear(res);
+  bg_db_release(l.c);
+  X509_free(cert);
+  free(sig);
+  free(cms);
+  free(token);
+}
+
+/* ---- the session behind a user token ---- */
+
+bool acct_session_hook(struct bg_request *r)
+{
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c)
+    return false;
+  char now_s[BG_TIME_LEN], idle[24];
+  bg_time_fmt(bg_now(), now_s);
+  snprintf(idle, sizeof idle, "%ld", acct.idle_ttl);
+  const char *p[] = {r->token.sid, now_s, idle};
+  PGresult *res = bg_dbc_exec(c, "session_check", 3, p, NULL);
+  bool ok = false;
+  if (!res) {
+    bg_db_failed(r, c);
+  } else if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), r->token.sub) != 0) {
+    bg_reply_problem(r, BG_P_SESSION_ENDED, "unknown session");
+  } else if (PQgetvalue(res, 0, 2)[0] == 't') {
+    bg_reply_problem(r, BG_P_SESSION_ENDED, "the session ended (%s)", PQgetvalue(res, 0, 1));
+  } else if (strcmp(PQgetvalue(res, 0, 5), "active") != 0) {
+    bg_reply_problem(r, BG_P_SESSION_ENDED, "the account is not active");
+  } else if (PQgetvalue(res, 0, 3)[0] == 't') {
+    const char *pe[] = {r->token.sid, "expired", now_s};
+    bg_dbc_run(c, "session_end", 3, pe, NULL);
+    bg_reply_problem(r, BG_P_SESSION_ENDED, "the session reached its maximum lifetime; sign in again");
+  } else if (PQgetvalue(res, 0, 4)[0] == 't') {
+    /* Rule 3: an unattended session locks. */
+    const char *pe[] = {r->token.sid, "idle", now_s};
+    bg_dbc_run(c, "session_end", 3, pe, NULL);
+    bg_reply_problem(r, BG_P_SESSION_IDLE, "sign in again");
+  } else {
+    ok = true;
+    /* Authorize on the account's current unit and roles, not the token's copy. */
+    json_t *roles = json_loads(PQgetvalue(res, 0, 7), 0, NULL);
+    r->token.nroles = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(roles, i, v) if (r->token.nroles < BG_MAX_ROLES)
+      snprintf(r->token.roles[r->token.nroles++], sizeof r->token.roles[0], "%s", json_string_value(v));
+    snprintf(r->token.unit, sizeof r->token.unit, "%s", PQgetvalue(res, 0, 6));
+    r->auth_info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", r->token.sid, "account_id", r->token.sub,
+                             "created_at", PQgetvalue(res, 0, 8), "last_seen_at", PQgetvalue(res, 0, 9),
+                             "idle_expires_at", PQgetvalue(res, 0, 10), "expires_at", PQgetvalue(res, 0, 11));
+    json_decref(roles);
+  }
+  PQclear(res);
+  bg_db_release(c);
+  return ok;
+}
+
+void acct_h_sessions_refresh(struct bg_request *r)
+{
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c)
+    return;
+  const char *p[] = {r->token.sub};
+  PGresult *res = bg_dbc_exec(c, "account_get", 1, p, NULL);
+  if (!res || PQntuples(res) == 0) {
+    bg_db_failed(r, c);
+  } else {
+    json_t *roles = json_loads(PQgetvalue(res, 0, 5), 0, NULL);
+    long expires_in;
+    char *token = acct_user_token(r->token.sub, PQgetvalue(res, 0, 3), roles, r->token.sid, &expires_in);
+    json_decref(roles);
+    if (token)
+      bg_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:s, s:o}", "access_token", token, "token_type", "Bearer",
+                                      "expires_in", (json_int_t)expires_in, "session_id", r->token.sid, "account",
+                                      acct_account_json(res, 0, 0, true)));
+    else
+      bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    free(token);
+  }
+  PQclear(res);
+  bg_db_release(c);
+}
+
+void acct_h_sessions_delete(struct bg_request *r)
+{
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c)
+    return;
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  const char *p[] = {r->token.sid, "logout", now_s};
+  json_t *ev = bg_event_new(r, "auth.logout", "session", r->token.sid, "success");
+  if (!bg_dbc_begin(c) || !bg_dbc_run(c, "session_end", 3, p, NULL) || !bg_outbox_add(c, ev) || !bg_dbc_commit(c))
+    bg_db_failed(r, c);
+  else
+    bg_reply_empty(r, 204);
+  bg_db_release(c);
+}
+
+void acct_h_me(struct bg_request *r)
+{
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c)
+    return;
+  const char *p[] = {r->token.sub};
+  PGresult *a = bg_dbc_exec(c, "account_get", 1, p, NULL);
+  const char *pu[] = {a && PQntuples(a) ? PQgetvalue(a, 0, 3) : NULL};
+  PGresult *u = pu[0] ? bg_dbc_exec(c, "unit_get", 1, pu, NULL) : NULL;
+  if (!a || !u || PQntuples(a) == 0 || PQntuples(u) == 0) {
+    bg_db_failed(r, c);
+  } else {
+    json_t *acc = acct_account_json(a, 0, 0, true);
+    bg_reply_json(r, 200, json_pack("{s:o, s:o, s:O, s:O}", "account", acc, "unit", acct_unit_json(u, 0), "roles",
+                                    json_object_get(acc, "roles"), "session", r->auth_info));
+  }
+  PQclear(a);
+  PQclear(u);
+  bg_db_release(c);
+}
+
+/* ---- OAuth2 client credentials (RFC 6749 §4.4) for services and city systems ---- */
+
+static bool scope_allowed(json_t *allowed, const char *s, size_t n)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach(allowed, i, v) if (strlen(json_string_value(v)) == n &&
+                                        strncmp(json_string_value(v), s, n) == 0) return true;
+  return false;
+}
+
+void acct_h_tokens(struct bg_request *r)
+{
+  const char *gt = bg_req_form(r, "grant_type");
+  if (!gt || strcmp(gt, "client_credentials") != 0) {
+    bg_reply_problem(r, BG_P_GRANT_TYPE_UNSUPPORTED, NULL);
+    return;
+  }
+  char idbuf[128] = "", secbuf[256] = "";
+  const char *id = bg_req_form(r, "client_id"), *secret = bg_req_form(r, "client_secret");
+  const char *auth = bg_req_header(r, "Authorization");
+  if (auth && strncasecmp(auth, "Basic ", 6) == 0) {
+    size_t n;
+    char *dec = (char *)bg_b64_decode(auth + 6, &n);
+    char *colon = dec ? strchr(dec, ':') : NULL;
+    if (colon) {
+      *colon = '\0';
+      snprintf(idbuf, sizeof idbuf, "%s", dec);
+      snprintf(secbuf, sizeof secbuf, "%s", colon + 1);
+      id = idbuf;
+      secret = secbuf;
+    }
+    free(dec);
+  }
+  if (!id || !secret || !*id || !*secret) {
+    bg_reply_header(r, "WWW-Authenticate", "Basic realm=\"bligate\"");
+    bg_reply_problem(r, BG_P_CLIENT_INVALID, "authenticate with HTTP Basic or client_id and client_secret");
+    return;
+  }
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c)
+    return;
+  const char *p[] = {id};
+  PGresult *res = bg_dbc_exec(c, "client_get", 1, p, NULL);
+  bg_db_release(c);
+  if (!res) {
+    bg_reply_problem(r, BG_P_DB_UNAVAILABLE, NULL);
+    return;
+  }
+  bool ok = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 2), "active") == 0 &&
+            acct_secret_check(secret, PQgetvalue(res, 0, 0));
+  json_t *allowed = ok ? json_loads(PQgetvalue(res, 0, 1), 0, NULL) : NULL;
+  PQclear(res);
+  if (!ok) {
+    bg_reply_header(r, "WWW-Authenticate", "Basic realm=\"bligate\"");
+    bg_reply_problem(r, BG_P_CLIENT_INVALID, NULL);
+    return;
+  }
+  char scope[256] = "";
+  const char *req = bg_req_form(r, "scope");
+  if (req && *req) {
+    for (const char *s = req; *s;) {
+      const char *e = strchr(s, ' ');
+      size_t n = e ? (size_t)(e - s) : strlen(s);
+      if (n && !scope_allowed(allowed, s, n)) {
+        json_decref(allowed);
+        bg_reply_problem(r, BG_P_SCOPE_INVALID, "scope '%.*s' is not granted to this client", (int)n, s);
+        return;
+      }
+      s += n;
+      while (*s == ' ')
+        s++;
+    }
+    snprintf(scope, sizeof scope, "%s", req);
+  } else {
+    size_t i;
+    json_t *v;
+    json_array_foreach(allowed, i, v)
+    {
+      if (*scope)
+        strncat(scope, " ", sizeof scope - strlen(scope) - 1);
+      strncat(scope, json_string_value(v), sizeof scope - strlen(scope) - 1);
+    }
+  }
+  json_decref(allowed);
+  time_t now = bg_now();
+  char sub[160], jti[BG_UUID_LEN];
+  snprintf(sub, sizeof sub, "client:%s", id);
+  bg_uuid_v4(jti);
+  json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", acct.issuer, "aud", acct.audience,
+                             "sub", sub, "scope", scope, "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp",
+                             (json_int_t)(now + acct.access_ttl), "jti", jti);
+  char *tok = bg_jwt_sign(acct.jwt_key, acct.kid, claims);
+  json_decref(claims);
+  if (!tok) {
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    return;
+  }
+  bg_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:s}", "access_token", tok, "token_type", "Bearer", "expires_in",
+                                  (json_int_t)acct.access_ttl, "scope", scope));
+  free(tok);
+}
+
+void acct_h_jwks(struct bg_request *r)
+{
+  bg_reply_json(r, 200, bg_keyset_to_jwks(acct.keys));
+}
+
+/* ---- internal: is this session live? (the proxy asks before every BLI query) ---- */
+
+void acct_h_internal_session(struct bg_request *r)
+{
+  const char *sid;
+  if (!bg_req_uuid_param(r, 0, &sid))
+    return;
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c)
+    return;
+  char now_s[BG_TIME_LEN], idle[24];
+  bg_time_fmt(bg_now(), now_s);
+  snprintf(idle, sizeof idle, "%ld", acct.idle_ttl);
+  const char *p[] = {sid, now_s, idle};
+  PGresult *res = bg_dbc_exec(c, "session_check", 3, p, NULL);
+  if (!res) {
+    bg_db_failed(r, c);
+  } else if (PQntuples(res) == 0) {
+    bg_reply_problem(r, BG_P_NOT_FOUND, "no such session");
+  } else {
+    const char *reason = NULL;
+    if (PQgetvalue(res, 0, 2)[0] == 't')
+      reason = "ended";
+    else if (strcmp(PQgetvalue(res, 0, 5), "active") != 0)
+      reason = "account-inactive";
+    else if (PQgetvalue(res, 0, 3)[0] == 't')
+      reason = "expired";
+    else if (PQgetvalue(res, 0, 4)[0] == 't')
+      reason = "idle";
+    json_t *roles = json_loads(PQgetvalue(res, 0, 7), 0, NULL);
+    bg_reply_json(r, 200,
+                  json_pack("{s:s, s:s, s:b, s:s?, s:s, s:s, s:o, s:s, s:s}", "session_id", sid, "account_id",
+                            PQgetvalue(res, 0, 0), "live", reason == NULL, "reason", reason, "account_status",
+                            PQgetvalue(res, 0, 5), "unit_id", PQgetvalue(res, 0, 6), "roles",
+                            roles ? roles : json_array(), "idle_expires_at", PQgetvalue(res, 0, 10), "expires_at",
+                            PQgetvalue(res, 0, 11)));
+  }
+  PQclear(res);
+  bg_db_release(c);
+}

@@ -1,0 +1,408 @@
+/* Citizen-certificate checks (pki.h). */
+#include "pki.h"
+#include "bligate/log.h"
+#include "bligate/util.h"
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct acct_pki {
+  char *crl_file;
+  STACK_OF(X509) *cas;
+  pthread_mutex_t mu;
+  X509_STORE *store;          /* current store with CRLs; replaced, never mutated */
+  time_t min_next_update;     /* earliest nextUpdate of the loaded CRLs */
+  struct stat loaded;         /* identity of the CRL file the store was built from */
+};
+
+static X509 *read_pem_or_der(BIO *b)
+{
+  return PEM_read_bio_X509(b, NULL, NULL, NULL);
+}
+
+struct acct_pki *acct_pki_new(const char *ca_file, const char *crl_file)
+{
+  struct acct_pki *p = calloc(1, sizeof *p);
+  BIO *b = BIO_new_file(ca_file, "r");
+  if (!p || !b) {
+    bg_error("cannot read trust store %s", ca_file);
+    exit(2);
+  }
+  p->cas = sk_X509_new_null();
+  X509 *x;
+  while ((x = read_pem_or_der(b)))
+    sk_X509_push(p->cas, x);
+  ERR_clear_error();
+  BIO_free(b);
+  if (sk_X509_num(p->cas) == 0) {
+    bg_error("trust store %s holds no certificates", ca_file);
+    exit(2);
+  }
+  p->crl_file = strdup(crl_file);
+  pthread_mutex_init(&p->mu, NULL);
+  return p;
+}
+
+void acct_pki_free(struct acct_pki *p)
+{
+  if (!p)
+    return;
+  sk_X509_pop_free(p->cas, X509_free);
+  X509_STORE_free(p->store);
+  pthread_mutex_destroy(&p->mu);
+  free(p->crl_file);
+  free(p);
+}
+
+static time_t asn1_time(const ASN1_TIME *t)
+{
+  struct tm tm;
+  if (!t || !ASN1_TIME_to_tm(t, &tm))
+    return 0;
+  return timegm(&tm);
+}
+
+/* Builds a fresh store from the CA list and the CRL file. NULL if the file holds no CRL. */
+static X509_STORE *build_store(struct acct_pki *p, time_t *min_next)
+{
+  BIO *b = BIO_new_file(p->crl_file, "r");
+  if (!b)
+    return NULL;
+  X509_STORE *st = X509_STORE_new();
+  for (int i = 0; i < sk_X509_num(p->cas); i++)
+    X509_STORE_add_cert(st, sk_X509_value(p->cas, i));
+  int ncrl = 0;
+  time_t earliest = 0;
+  X509_CRL *crl;
+  while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL))) {
+    time_t nu = asn1_time(X509_CRL_get0_nextUpdate(crl));
+    if (!earliest || nu < earliest)
+      earliest = nu;
+    X509_STORE_add_crl(st, crl);
+    X509_CRL_free(crl);
+    ncrl++;
+  }
+  ERR_clear_error();
+  BIO_free(b);
+  if (!ncrl) {
+    X509_STORE_free(st);
+    return NULL;
+  }
+  X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_X509_STRICT);
+  *min_next = earliest;
+  return st;
+}
+
+/* Returns a referenced store that is current with the CRL file, or NULL when revocation data
+ * is unavailable (file gone, unreadable or without a CRL). */
+static X509_STORE *current_store(struct acct_pki *p, time_t *min_next)
+{
+  struct stat st;
+  X509_STORE *out = NULL;
+  pthread_mutex_lock(&p->mu);
+  if (stat(p->crl_file, &st) != 0) {
+    /* fail closed: a CRL we can no longer see is not trusted from memory either */
+    X509_STORE_free(p->store);
+    p->store = NULL;
+  } else if (!p->store || st.st_ino != p->loaded.st_ino || st.st_mtim.tv_sec != p->loaded.st_mtim.tv_sec ||
+             st.st_mtim.tv_nsec != p->loaded.st_mtim.tv_nsec || st.st_size != p->loaded.st_size) {
+    time_t mn = 0;
+    X509_STORE *fresh = build_store(p, &mn);
+    X509_STORE_free(p->store);
+    p->store = fresh;
+    p->min_next_update = mn;
+    p->loaded = st;
+    if (fresh)
+      bg_info("loaded revocation list %s", p->crl_file);
+    else
+      bg_warn("revocation list %s holds no CRL", p->crl_file);
+  }
+  if (p->store && X509_STORE_up_ref(p->store)) {
+    out = p->store;
+    *min_next = p->min_next_update;
+  }
+  pthread_mutex_unlock(&p->mu);
+  return out;
+}
+
+bool acct_pki_revocation_ok(struct acct_pki *p, time_t now)
+{
+  time_t mn;
+  X509_STORE *st = current_store(p, &mn);
+  X509_STORE_free(st);
+  return st && mn > now;
+}
+
+enum acct_cert_err acct_pki_verify(struct acct_pki *p, X509 *cert, time_t now, char *detail, size_t dlen)
+{
+  time_t min_next;
+  X509_STORE *st = current_store(p, &min_next);
+  if (!st) {
+    snprintf(detail, dlen, "the revocation list is missing");
+    return ACCT_CERT_REVOCATION_UNAVAILABLE;
+  }
+  if (min_next <= now) {
+    X509_STORE_free(st);
+    snprintf(detail, dlen, "the revocation list is past its next update");
+    return ACCT_CERT_REVOCATION_UNAVAILABLE;
+  }
+  X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+  enum acct_cert_err rc = ACCT_CERT_UNTRUSTED;
+  if (!ctx || !X509_STORE_CTX_init(ctx, st, cert, NULL)) {
+    snprintf(detail, dlen, "verification context failed");
+    goto done;
+  }
+  X509_STORE_CTX_set_time(ctx, 0, now);
+  if (X509_verify_cert(ctx) == 1) {
+    rc = ACCT_CERT_OK;
+  } else {
+    int e = X509_STORE_CTX_get_error(ctx);
+    snprintf(detail, dlen, "%s", X509_verify_cert_error_string(e));
+    switch (e) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      /* an expired intermediate is a trust problem, an expired leaf is the holder's */
+      rc = X509_STORE_CTX_get_error_depth(ctx) == 0 ? ACCT_CERT_EXPIRED : ACCT_CERT_UNTRUSTED;
+      break;
+    case X509_V_ERR_CERT_REVOKED:
+      rc = ACCT_CERT_REVOKED;
+      break;
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+      rc = ACCT_CERT_REVOCATION_UNAVAILABLE;
+      break;
+    default:
+      rc = ACCT_CERT_UNTRUSTED;
+    }
+  }
+  if (rc == ACCT_CERT_OK) {
+    /* Key usage must allow signatures; no EKU is required (MOICA certificates have none). */
+    uint32_t ku = X509_get_key_usage(cert);
+    if (!(X509_get_extension_flags(cert) & EXFLAG_KUSAGE) || !(ku & KU_DIGITAL_SIGNATURE)) {
+      snprintf(detail, dlen, "key usage does not include digitalSignature");
+      rc = ACCT_CERT_KEY_USAGE;
+    }
+  }
+done:
+  ERR_clear_error();
+  X509_STORE_CTX_free(ctx);
+  X509_STORE_free(st);
+  return rc;
+}
+
+X509 *acct_cert_parse(const char *text)
+{
+  if (!text)
+    return NULL;
+  X509 *x = NULL;
+  if (strstr(text, "-----BEGIN CERTIFICATE-----")) {
+    BIO *b = BIO_new_mem_buf(text, -1);
+    x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+  } else {
+    size_t n;
+    unsigned char *der = bg_b64_decode(text, &n);
+    const unsigned char *q = der;
+    if (der && n > 0 && n < 65536) {
+      x = d2i_X509(NULL, &q, (long)n);
+      if (x && q != der + n) { /* trailing garbage */
+        X509_free(x);
+        x = NULL;
+      }
+    }
+    free(der);
+  }
+  ERR_clear_error();
+  return x;
+}
+
+char *acct_cert_pem(X509 *cert)
+{
+  BIO *b = BIO_new(BIO_s_mem());
+  char *out = NULL;
+  if (b && PEM_write_bio_X509(b, cert)) {
+    char *data;
+    long n = BIO_get_mem_data(b, &data);
+    if ((out = malloc((size_t)n + 1))) {
+      memcpy(out, data, (size_t)n);
+      out[n] = '\0';
+    }
+  }
+  BIO_free(b);
+  return out;
+}
+
+/* Subject Directory Attributes (2.5.29.9) ::= SEQUENCE OF Attribute;
+ * Attribute ::= SEQUENCE { type OID, values SET OF value }. MOICA puts the last four digits
+ * of the holder's national ID in the attribute 2.16.886.1.100.2.51. */
+static void sda_last4(X509 *cert, char out[8])
+{
+  out[0] = '\0';
+  ASN1_OBJECT *sda = OBJ_txt2obj("2.5.29.9", 1);
+  ASN1_OBJECT *want = OBJ_txt2obj("2.16.886.1.100.2.51", 1);
+  int idx = sda ? X509_get_ext_by_OBJ(cert, sda, -1) : -1;
+  if (idx >= 0) {
+    ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
+    const unsigned char *q = ASN1_STRING_get0_data(os);
+    ASN1_SEQUENCE_ANY *attrs = d2i_ASN1_SEQUENCE_ANY(NULL, &q, ASN1_STRING_length(os));
+    for (int i = 0; attrs && i < sk_ASN1_TYPE_num(attrs) && !out[0]; i++) {
+      ASN1_TYPE *a = sk_ASN1_TYPE_value(attrs, i);
+      if (a->type != V_ASN1_SEQUENCE)
+        continue;
+      const unsigned char *aq = a->value.sequence->data;
+      ASN1_SEQUENCE_ANY *pair = d2i_ASN1_SEQUENCE_ANY(NULL, &aq, a->value.sequence->length);
+      if (pair && sk_ASN1_TYPE_num(pair) == 2) {
+        ASN1_TYPE *t = sk_ASN1_TYPE_value(pair, 0), *v = sk_ASN1_TYPE_value(pair, 1);
+        if (t->type == V_ASN1_OBJECT && OBJ_cmp(t->value.object, want) == 0 && v->type == V_ASN1_SET) {
+          const unsigned char *vq = v->value.set->data;
+          ASN1_SEQUENCE_ANY *vals = d2i_ASN1_SET_ANY(NULL, &vq, v->value.set->length);
+          ASN1_TYPE *first = vals && sk_ASN1_TYPE_num(vals) > 0 ? sk_ASN1_TYPE_value(vals, 0) : NULL;
+          if (first && (first->type == V_ASN1_PRINTABLESTRING || first->type == V_ASN1_UTF8STRING ||
+                        first->type == V_ASN1_IA5STRING || first->type == V_ASN1_NUMERICSTRING)) {
+            int len = ASN1_STRING_length(first->value.asn1_string);
+            if (len > 0 && len < 8) {
+              memcpy(out, ASN1_STRING_get0_data(first->value.asn1_string), (size_t)len);
+              out[len] = '\0';
+            }
+          }
+          sk_ASN1_TYPE_pop_free(vals, ASN1_TYPE_free);
+        }
+      }
+      sk_ASN1_TYPE_pop_free(pair, ASN1_TYPE_free);
+    }
+    sk_ASN1_TYPE_pop_free(attrs, ASN1_TYPE_free);
+  }
+  ASN1_OBJECT_free(sda);
+  ASN1_OBJECT_free(want);
+  ERR_clear_error();
+}
+
+bool acct_cert_info(X509 *cert, struct acct_cert_info *out)
+{
+  memset(out, 0, sizeof *out);
+  X509_NAME *subj = X509_get_subject_name(cert);
+  int i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+  if (i < 0)
+    return false;
+  unsigned char *utf8 = NULL;
+  int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)));
+  if (n <= 0 || (size_t)n >= sizeof out->cn) {
+    OPENSSL_free(utf8);
+    return false;
+  }
+  memcpy(out->cn, utf8, (size_t)n);
+  out->cn[n] = '\0';
+  OPENSSL_free(utf8);
+  sda_last4(cert, out->id_last4);
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+  char *hex = bn ? BN_bn2hex(bn) : NULL;
+  snprintf(out->serial, sizeof out->serial, "%s", hex ? hex : "");
+  OPENSSL_free(hex);
+  BN_free(bn);
+  BIO *b = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(b, X509_get_issuer_name(cert), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  int len = BIO_read(b, out->issuer, sizeof out->issuer - 1);
+  out->issuer[len > 0 ? len : 0] = '\0';
+  BIO_free(b);
+  unsigned char md[32];
+  unsigned int mdlen = 0;
+  X509_digest(cert, EVP_sha256(), md, &mdlen);
+  bg_hex(md, 32, out->fingerprint);
+  out->not_before = asn1_time(X509_get0_notBefore(cert));
+  out->not_after = asn1_time(X509_get0_notAfter(cert));
+  return true;
+}
+
+bool acct_sig_verify_raw(X509 *cert, const unsigned char *data, size_t n, const unsigned char *sig, size_t siglen)
+{
+  EVP_PKEY *pk = X509_get0_pubkey(cert);
+  if (!pk || siglen == 0 || siglen > 1024)
+    return false;
+  unsigned char *der = NULL;
+  const unsigned char *use = sig;
+  size_t uselen = siglen;
+  if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC && siglen == 64) {
+    /* raw R||S, as WebCrypto and some card middleware produce */
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+    if (es && r && s && ECDSA_SIG_set0(es, r, s)) {
+      int dl = i2d_ECDSA_SIG(es, &der);
+      if (dl > 0) {
+        use = der;
+        uselen = (size_t)dl;
+      }
+    } else {
+      BN_free(r);
+      BN_free(s);
+    }
+    ECDSA_SIG_free(es);
+  }
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  bool ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) == 1 &&
+            EVP_DigestVerify(md, use, uselen, data, n) == 1;
+  EVP_MD_CTX_free(md);
+  OPENSSL_free(der);
+  ERR_clear_error();
+  return ok;
+}
+
+X509 *acct_cms_verify(const unsigned char *der, size_t len, const unsigned char *data, size_t n, bool *malformed)
+{
+  *malformed = false;
+  BIO *in = BIO_new_mem_buf(der, (int)len);
+  CMS_ContentInfo *cms = in ? d2i_CMS_bio(in, NULL) : NULL;
+  BIO_free(in);
+  X509 *signer = NULL;
+  if (!cms || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+    *malformed = true;
+    goto done;
+  }
+  STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+  if (sk_CMS_SignerInfo_num(sis) != 1) {
+    *malformed = true;
+    goto done;
+  }
+  BIO *content = BIO_new_mem_buf(data, (int)n);
+  BIO *out = BIO_new(BIO_s_mem());
+  /* CMS_BINARY: the nonce is hashed as is, never CRLF-normalised. The chain is checked by
+   * acct_pki_verify, with our own error codes, so only the signature is checked here. */
+  unsigned flags = CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY;
+  int ok;
+  if (CMS_is_detached(cms)) {
+    ok = CMS_verify(cms, NULL, NULL, content, out, flags);
+  } else {
+    /* Attached content must be exactly the nonce. */
+    ok = CMS_verify(cms, NULL, NULL, NULL, out, flags);
+    char *got;
+    long gl = BIO_get_mem_data(out, &got);
+    if (ok && (gl != (long)n || memcmp(got, data, n) != 0))
+      ok = 0;
+  }
+  BIO_free(content);
+  BIO_free(out);
+  if (ok == 1) {
+    STACK_OF(X509) *signers = CMS_get0_signers(cms);
+    if (signers && sk_X509_num(signers) == 1) {
+      signer = sk_X509_value(signers, 0);
+      X509_up_ref(signer);
+    }
+    sk_X509_free(signers);
+  }
+done:
+  CMS_ContentInfo_free(cms);
+  ERR_clear_error();
+  return signer;
+}
