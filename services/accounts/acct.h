@@ -38,7 +38,7 @@ json_t *acct_cert_json(PGresult *res, int row);
 /* h_auth.c */
 /* Issues a user access token for a live session. */
 char *acct_user_token(const char *account_id, const char *unit_id, json_t *roles, const char *session_id,
-                      long *expires_in);
+                      time_t session_expires, long *expires_in);
 /* The router's auth hook: the session behind the token is live; touches last_seen. */
 bool acct_session_hook(struct bg_request *r);
 

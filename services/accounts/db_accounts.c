@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 /* Account columns, in the order acct_account_json reads them. */
 #define ACOLS                                                                                            \
   "a.id, a.name, a.national_id, a.unit_id, a.title, array_to_json(a.roles), a.phone, a.email, "          \
@@ -20,14 +20,14 @@
 const struct bg_db_stmt acct_stmts[] = {
   BG_OUTBOX_STMT,
   /* units */
-  {"unit_insert", "INSERT INTO units u (id, code, name, kind, parent_id, created_at)"
+  {"unit_insert", "INSERT INTO units AS u (id, code, name, kind, parent_id, created_at)"
                   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING " UCOLS},
   {"unit_get", "SELECT " UCOLS " FROM units u WHERE u.id = $1"},
   {"unit_by_code", "SELECT " UCOLS " FROM units u WHERE u.code = $1"},
   {"unit_list", "SELECT " UCOLS " FROM units u WHERE ($1::timestamptz IS NULL OR (u.created_at, u.id) > ($1, $2::uuid))"
                 " ORDER BY u.created_at, u.id LIMIT $3"},
   /* accounts */
-  {"account_insert", "INSERT INTO accounts a (id, name, national_id, unit_id, title, roles, phone, email, egov_account,"
+  {"account_insert", "INSERT INTO accounts AS a (id, name, national_id, unit_id, title, roles, phone, email, egov_account,"
                      " created_at, updated_at) SELECT $1, $2, $3, $4, $5,"
                      " ARRAY(SELECT json_array_elements_text($6::json)), $7, $8, $9, $10, $10 RETURNING " ACOLS},
   {"account_get", "SELECT " ACOLS " FROM accounts a WHERE a.id = $1"},
@@ -46,7 +46,7 @@ const struct bg_db_stmt acct_stmts[] = {
                          " updated_at = $3 WHERE a.id = $1 AND a.status = 'active' RETURNING " ACOLS},
   {"admin_exists", "SELECT 1 FROM accounts WHERE status = 'active' AND 'permission_admin' = ANY (roles)"},
   /* certificates */
-  {"cert_insert", "INSERT INTO certificates c (id, account_id, fingerprint_sha256, serial, issuer, subject_cn,"
+  {"cert_insert", "INSERT INTO certificates AS c (id, account_id, fingerprint_sha256, serial, issuer, subject_cn,"
                   " not_before, not_after, pem, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                   " RETURNING " CCOLS},
   {"cert_list", "SELECT " CCOLS " FROM certificates c WHERE c.account_id = $1 ORDER BY c.created_at, c.id"},

@@ -23,18 +23,20 @@ enum bg_problem acct_cert_problem(enum acct_cert_err e)
 }
 
 char *acct_user_token(const char *account_id, const char *unit_id, json_t *roles, const char *session_id,
-                      long *expires_in)
+                      time_t session_expires, long *expires_in)
 {
   time_t now = bg_now();
+  /* a token never outlives its session */
+  long ttl = session_expires - now < acct.access_ttl ? (long)(session_expires - now) : acct.access_ttl;
   char jti[BG_UUID_LEN];
   bg_uuid_v4(jti);
   json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:I, s:I, s:I, s:s}", "iss", acct.issuer, "aud",
                              acct.audience, "sub", account_id, "sid", session_id, "unit", unit_id, "roles", roles,
                              "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp",
-                             (json_int_t)(now + acct.access_ttl), "jti", jti);
+                             (json_int_t)(now + ttl), "jti", jti);
   char *tok = claims ? bg_jwt_sign(acct.jwt_key, acct.kid, claims) : NULL;
   json_decref(claims);
-  *expires_in = acct.access_ttl;
+  *expires_in = ttl;
   return tok;
 }
 
@@ -297,7 +299,7 @@ void acct_h_sessions_post(struct bg_request *r)
     goto dbfail;
   json_t *roles = json_loads(PQgetvalue(res, 0, 7), 0, NULL);
   long expires_in;
-  token = acct_user_token(account_id, unit_id, roles, sid, &expires_in);
+  token = acct_user_token(account_id, unit_id, roles, sid, now + acct.max_ttl, &expires_in);
   json_decref(roles);
   if (!token) {
     bg_reply_problem(r, BG_P_INTERNAL, NULL);
@@ -380,7 +382,9 @@ void acct_h_sessions_refresh(struct bg_request *r)
   } else {
     json_t *roles = json_loads(PQgetvalue(res, 0, 5), 0, NULL);
     long expires_in;
-    char *token = acct_user_token(r->token.sub, PQgetvalue(res, 0, 3), roles, r->token.sid, &expires_in);
+    time_t sexp = 0;
+    bg_time_parse(json_string_value(json_object_get(r->auth_info, "expires_at")), &sexp);
+    char *token = acct_user_token(r->token.sub, PQgetvalue(res, 0, 3), roles, r->token.sid, sexp, &expires_in);
     json_decref(roles);
     if (token)
       bg_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:s, s:o}", "access_token", token, "token_type", "Bearer",

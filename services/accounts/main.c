@@ -303,6 +303,7 @@ int main(int argc, char **argv)
     .auth_hook = acct_session_hook,
     .ready = ready,
     .test_clock = bg_cfg_bool("BLIGATE_TEST_CLOCK", false),
+    .expired_leeway_s = (unsigned)acct.idle_ttl,
   };
   if (!getenv("BLIGATE_LISTEN_PORT")) {
     fprintf(stderr, "configuration error: BLIGATE_LISTEN_PORT is required\n");

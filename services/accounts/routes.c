@@ -8,7 +8,7 @@ const struct bg_route acct_routes[] = {
   {.method = "POST", .pattern = "/v1/auth/challenges", .handler = acct_h_challenges_post, .flags = JSON | OPT},
   {.method = "POST", .pattern = "/v1/auth/sessions", .handler = acct_h_sessions_post, .flags = JSON},
   {.method = "POST", .pattern = "/v1/auth/sessions/current/refresh", .handler = acct_h_sessions_refresh,
-   .flags = BG_R_AUTH | JSON | OPT},
+   .flags = BG_R_AUTH | BG_R_EXPIRED_OK | JSON | OPT},
   {.method = "DELETE", .pattern = "/v1/auth/sessions/current", .handler = acct_h_sessions_delete, .flags = BG_R_AUTH},
   {.method = "GET", .pattern = "/v1/auth/me", .handler = acct_h_me, .flags = BG_R_AUTH},
   {.method = "POST", .pattern = "/v1/auth/tokens", .handler = acct_h_tokens, .flags = BG_R_FORM},

@@ -476,7 +476,8 @@ static bool authenticate(struct bg_server *s, struct bg_request *r)
     bg_reply_problem(r, BG_P_UNAUTHENTICATED, "send Authorization: Bearer <access token>");
     return false;
   }
-  enum bg_jwt_err e = bg_jwt_verify(s->cfg.keys, h + 7, s->cfg.issuer, s->cfg.audience, bg_now(), 0, &r->token);
+  int leeway = (r->route->flags & BG_R_EXPIRED_OK) ? (int)s->cfg.expired_leeway_s : 0;
+  enum bg_jwt_err e = bg_jwt_verify(s->cfg.keys, h + 7, s->cfg.issuer, s->cfg.audience, bg_now(), leeway, &r->token);
   if (e != BG_JWT_OK) {
     bg_reply_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
     bg_reply_problem(r, e == BG_JWT_EXPIRED ? BG_P_TOKEN_EXPIRED : BG_P_TOKEN_INVALID, "%s", bg_jwt_err_str(e));

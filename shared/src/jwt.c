@@ -293,7 +293,7 @@ enum bg_jwt_err bg_jwt_verify(const struct bg_keyset *ks, const char *token, con
     rc = BG_JWT_EXPIRED;
     goto out;
   }
-  if (out->nbf && now + leeway < out->nbf) {
+  if (out->nbf && now < out->nbf) { /* leeway is for expiry only */
     rc = BG_JWT_NOT_YET_VALID;
     goto out;
   }

@@ -29,7 +29,7 @@ static void emit(json_t *o)
   snprintf(full, sizeof full, "%.19s.%03ldZ", ts, (long)(tv.tv_usec / 1000));
   json_object_set_new(o, "ts", json_string(full));
   json_object_set_new(o, "svc", json_string(svc));
-  char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+  char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
   json_decref(o);
   if (!line)
     return;

@@ -21,7 +21,9 @@ enum bg_route_flags {
   BG_R_JSON = 1u << 2,    /* body is a JSON object (may be empty when BG_R_BODY_OPTIONAL) */
   BG_R_FORM = 1u << 3,    /* body is application/x-www-form-urlencoded */
   BG_R_BODY_OPTIONAL = 1u << 4,
-  BG_R_NO_STORE = 1u << 5, /* Cache-Control: no-store (default for everything under /v1) */
+  /* With BG_R_AUTH: also accept a token that expired less than cfg.expired_leeway_s ago (the
+   * refresh endpoint: an access token outlives its 5 minutes, the session decides). */
+  BG_R_EXPIRED_OK = 1u << 5,
 };
 
 struct bg_route {
@@ -119,6 +121,7 @@ struct bg_server_cfg {
   bg_ready_fn ready;
   void *ctx;
   bool test_clock;          /* expose POST /internal/test/clock */
+  unsigned expired_leeway_s; /* for BG_R_EXPIRED_OK routes */
 };
 
 struct bg_server;
