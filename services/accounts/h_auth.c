@@ -259,16 +259,17 @@ void acct_h_sessions_post(struct bg_request *r)
     bg_db_failed(r, l.c);
     goto done;
   }
+  /* columns: 0 cert id, 1 cert status, 2.. the account (ACOLS) */
+  if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 11), "active") != 0) {
+    /* a leaver's certificate: say so rather than "not registered" */
+    login_fail(&l, BG_P_ACCOUNT_INACTIVE, "the account was deactivated");
+    goto done;
+  }
   if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 1), "active") != 0) {
     login_fail(&l, BG_P_CERT_NOT_REGISTERED, "register the certificate to your account first");
     goto done;
   }
-  /* columns: 0 cert id, 1 cert status, 2.. the account (ACOLS) */
   const char *account_id = PQgetvalue(res, 0, 2), *unit_id = PQgetvalue(res, 0, 5);
-  if (strcmp(PQgetvalue(res, 0, 11), "active") != 0) {
-    login_fail(&l, BG_P_ACCOUNT_INACTIVE, NULL);
-    goto done;
-  }
   char sid[BG_UUID_LEN], exp_s[BG_TIME_LEN];
   bg_uuid_v4(sid);
   bg_time_fmt(now + acct.max_ttl, exp_s);

@@ -1,0 +1,86 @@
+"""Sessions (rule 3; issue 2): idle timeout, absolute lifetime, refresh, logout, and a new
+login ending the older session. Time moves with the service's test clock, never a sleep."""
+
+from conftest import problem
+
+
+def test_refresh_issues_a_new_token_for_the_same_session(client, person):
+    p = person()
+    c = client()
+    c.login(p["cert"], p["key"])
+    sid, old = c.login_response["session_id"], c.token
+    c.refresh()
+    assert c.token != old
+    assert c.login_response["session_id"] == sid
+    assert c.me()["session"]["id"] == sid
+
+
+def test_logout_ends_the_session(client, person):
+    p = person()
+    c = client()
+    c.login(p["cert"], p["key"])
+    token = c.token
+    c.logout()
+    c.token = token
+    problem(c.get("/v1/auth/me"), 401, "session-ended")
+    problem(c.post("/v1/auth/sessions/current/refresh"), 401, "session-ended")
+
+
+def test_second_login_ends_the_first_session(client, person):
+    p = person()
+    first, second = client(), client()
+    first.login(p["cert"], p["key"])
+    second.login(p["cert"], p["key"])
+    body = problem(first.get("/v1/auth/me"), 401, "session-ended")
+    assert "superseded" in body["detail"]
+    assert second.me()["account"]["id"] == p["id"]
+
+
+def test_access_token_expires_after_five_minutes_and_refresh_renews_it(client, person, clock):
+    p = person()
+    c = client()
+    c.login(p["cert"], p["key"])
+    clock(301)
+    problem(c.get("/v1/auth/me"), 401, "token-expired")
+    c.refresh()  # the session is not idle yet: 301 s < 600 s
+    assert c.me()["account"]["id"] == p["id"]
+
+
+def test_idle_timeout_locks_the_session(client, person, clock):
+    p = person()
+    c = client()
+    c.login(p["cert"], p["key"])
+    clock(601)
+    problem(c.post("/v1/auth/sessions/current/refresh"), 401, "session-idle-expired")
+    # and it stays ended
+    clock(0)
+    problem(c.get("/v1/auth/me"), 401, "session-ended")
+
+
+def test_activity_keeps_the_session_alive_until_its_absolute_lifetime(client, person, clock):
+    p = person()
+    c = client()
+    c.login(p["cert"], p["key"])
+    offset = 0
+    # stay active every 290 s: never idle, tokens renewed, until 8 hours have passed
+    while offset + 290 < 8 * 3600:
+        offset += 290
+        clock(offset)
+        c.refresh()
+    me = c.me()
+    assert me["session"]["expires_at"] > me["session"]["last_seen_at"]
+    clock(8 * 3600 + 1)
+    problem(c.post("/v1/auth/sessions/current/refresh"), 401, "session-ended")
+
+
+def test_tokens_are_refused_without_a_session_or_when_tampered(client, person):
+    p = person()
+    c = client()
+    c.login(p["cert"], p["key"])
+    head, claims, sig = c.token.split(".")
+    c.token = head + "." + claims + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
+    problem(c.get("/v1/auth/me"), 401, "token-invalid")
+    c.token = "not.a.token"
+    problem(c.get("/v1/auth/me"), 401, "token-invalid")
+    c.token = None
+    problem(c.get("/v1/auth/me"), 401, "unauthenticated")
