@@ -44,6 +44,8 @@ const struct bg_db_stmt acct_stmts[] = {
                      " WHERE a.id = $1 RETURNING " ACOLS},
   {"account_deactivate", "UPDATE accounts a SET status = 'inactive', deactivated_at = $3, deactivation_reason = $2,"
                          " updated_at = $3 WHERE a.id = $1 AND a.status = 'active' RETURNING " ACOLS},
+  /* serialises logins of one account, so superseding the older session cannot race */
+  {"account_lock", "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE"},
   {"admin_exists", "SELECT 1 FROM accounts WHERE status = 'active' AND 'permission_admin' = ANY (roles)"},
   /* certificates */
   {"cert_insert", "INSERT INTO certificates AS c (id, account_id, fingerprint_sha256, serial, issuer, subject_cn,"

@@ -273,7 +273,8 @@ void acct_h_sessions_post(struct bg_request *r)
   char sid[BG_UUID_LEN], exp_s[BG_TIME_LEN];
   bg_uuid_v4(sid);
   bg_time_fmt(now + acct.max_ttl, exp_s);
-  if (!bg_dbc_begin(l.c))
+  const char *pl[] = {account_id};
+  if (!bg_dbc_begin(l.c) || !bg_dbc_run(l.c, "account_lock", 1, pl, NULL))
     goto dbfail;
   const char *ps[] = {account_id, l.now_s};
   PGresult *old = bg_dbc_exec(l.c, "session_supersede", 2, ps, NULL);

@@ -84,3 +84,22 @@ def test_tokens_are_refused_without_a_session_or_when_tampered(client, person):
     problem(c.get("/v1/auth/me"), 401, "token-invalid")
     c.token = None
     problem(c.get("/v1/auth/me"), 401, "unauthenticated")
+
+
+def test_concurrent_logins_of_one_account_leave_one_live_session(client, person):
+    """Ten logins at once: all succeed, and exactly one session (the last) stays live."""
+    import concurrent.futures
+    p = person()
+    clients = [client() for _ in range(10)]
+    bodies = []
+    for c in clients:
+        from conftest import sign_in_body
+        bodies.append(sign_in_body(c.challenge(), p["cert"], p["key"]))
+    with concurrent.futures.ThreadPoolExecutor(10) as ex:
+        codes = list(ex.map(lambda cb: cb[0].post("/v1/auth/sessions", json=cb[1], bearer=False), zip(clients, bodies)))
+    assert [r.status_code for r in codes] == [201] * 10, [r.text for r in codes if r.status_code != 201]
+    live = 0
+    for c, r in zip(clients, codes):
+        c.token = r.json()["access_token"]
+        live += c.get("/v1/auth/me").status_code == 200
+    assert live == 1
