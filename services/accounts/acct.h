@@ -63,6 +63,21 @@ void acct_h_certs_post(struct bg_request *r);
 void acct_h_certs_delete(struct bg_request *r);
 void acct_h_internal_session(struct bg_request *r);
 
+/* permission applications and grants (issue 3) */
+void acct_h_apps_post(struct bg_request *r);
+void acct_h_apps_list(struct bg_request *r);
+void acct_h_apps_get(struct bg_request *r);
+void acct_h_apps_decide(struct bg_request *r);
+void acct_h_apps_resubmit(struct bg_request *r);
+void acct_h_apps_withdraw(struct bg_request *r);
+void acct_h_grants_list(struct bg_request *r);
+void acct_h_internal_grants(struct bg_request *r);
+void acct_h_accounts_suspend(struct bg_request *r);
+void acct_h_admin_handover(struct bg_request *r);
+json_t *acct_application_json(PGresult *res, int row, bool show_id);
+/* Suspends every current grant (same transaction); the suspended items, or NULL on failure. */
+json_t *acct_suspend_grants(struct bg_dbc *c, const char *account_id, const char *reason, const char *now_s);
+
 /* Certificate problems shared by login and registration. */
 enum bg_problem acct_cert_problem(enum acct_cert_err e);
 

@@ -13,6 +13,19 @@
   "a.id, a.name, a.national_id, a.unit_id, a.title, array_to_json(a.roles), a.phone, a.email, "          \
   "a.egov_account, a.status, " TS("a.created_at") ", " TS("a.updated_at")
 #define UCOLS "u.id, u.code, u.name, u.kind, u.parent_id, " TS("u.created_at")
+/* Permission application columns, in the order acct_application_json reads them. */
+#define PACOLS                                                                                            \
+  "p.id, p.form_no, p.applicant_id, p.type, array_to_json(p.items), p.other_text, p.reason, p.pdpa_read, "  \
+  "p.environment_ready, p.target_unit_id, p.unit_id, p.unit_name, p.title, p.name, p.national_id, p.phone, " \
+  "p.email, p.egov_account, p.state, p.round, p.effective_date::text, " TS("p.created_at") ", "            \
+  TS("p.updated_at") ", " TS("p.closed_at")
+/* Grant columns; status is computed against the bureau's date $today, so a grant becomes active
+ * on its effective date without anyone acting. */
+#define GCOLS                                                                                             \
+  "g.id, g.item, CASE WHEN g.revoked_at IS NOT NULL THEN 'revoked' WHEN g.suspended_at IS NOT NULL"        \
+  " THEN 'suspended' WHEN g.effective_date > $2::date THEN 'pending' ELSE 'active' END, g.application_id, " \
+  "g.effective_date::text, " TS("g.granted_at") ", " TS("g.suspended_at") ", g.suspension_reason, "        \
+  TS("g.revoked_at") ", g.revocation_reason"
 #define CCOLS                                                                                            \
   "c.id, c.account_id, c.subject_cn, c.serial, c.issuer, c.fingerprint_sha256, " TS("c.not_before") ", " \
   TS("c.not_after") ", c.status, " TS("c.created_at")
@@ -46,6 +59,7 @@ const struct bg_db_stmt acct_stmts[] = {
                          " updated_at = $3 WHERE a.id = $1 AND a.status = 'active' RETURNING " ACOLS},
   /* serialises logins of one account, so superseding the older session cannot race */
   {"account_lock", "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE"},
+  {"admin_current", "SELECT id FROM accounts WHERE status = 'active' AND 'permission_admin' = ANY (roles) FOR UPDATE"},
   {"admin_exists", "SELECT 1 FROM accounts WHERE status = 'active' AND 'permission_admin' = ANY (roles)"},
   /* certificates */
   {"cert_insert", "INSERT INTO certificates AS c (id, account_id, fingerprint_sha256, serial, issuer, subject_cn,"
@@ -95,6 +109,64 @@ const struct bg_db_stmt acct_stmts[] = {
   {"session_touch", "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND ended_at IS NULL"},
   {"sessions_end_account", "UPDATE sessions SET ended_at = $3, end_reason = $2"
                            " WHERE account_id = $1 AND ended_at IS NULL RETURNING id"},
+  /* permission applications (Form 1): the applicant's details are copied at submission */
+  {"pa_insert",
+   "INSERT INTO permission_applications AS p (id, form_no, applicant_id, type, items, other_text, reason, pdpa_read,"
+   " environment_ready, target_unit_id, unit_id, unit_name, title, name, national_id, phone, email, egov_account,"
+   " state, created_at, updated_at)"
+   " SELECT $1, 'F1-' || to_char($10::timestamptz AT TIME ZONE 'Asia/Taipei', 'YYYY') || '-'"
+   "  || lpad(nextval('permission_form_no')::text, 6, '0'), a.id, $3, ARRAY(SELECT json_array_elements_text($4::json)),"
+   "  $5, $6, $7, $8, $9, a.unit_id, u.name, a.title, a.name, a.national_id, a.phone, a.email, a.egov_account,"
+   "  'pending_supervisor', $10, $10"
+   " FROM accounts a JOIN units u ON u.id = a.unit_id WHERE a.id = $2 RETURNING " PACOLS},
+  {"pa_get", "SELECT " PACOLS " FROM permission_applications p WHERE p.id = $1"},
+  {"pa_lock", "SELECT " PACOLS " FROM permission_applications p WHERE p.id = $1 FOR UPDATE"},
+  {"pa_list", "SELECT " PACOLS " FROM permission_applications p"
+              " WHERE ($1::text IS NULL OR p.state = $1) AND ($2::uuid IS NULL OR p.unit_id = $2)"
+              " AND ($3::uuid IS NULL OR p.applicant_id = $3)"
+              " AND ($4::timestamptz IS NULL OR (p.created_at, p.id) > ($4, $5::uuid))"
+              " ORDER BY p.created_at, p.id LIMIT $6"},
+  {"pa_set_state", "UPDATE permission_applications p SET state = $2, effective_date = COALESCE($3::date, effective_date),"
+                   " updated_at = $4, closed_at = CASE WHEN $2 IN ('approved', 'rejected', 'withdrawn') THEN $4::timestamptz"
+                   " END WHERE p.id = $1 RETURNING " PACOLS},
+  {"pa_resubmit",
+   "UPDATE permission_applications p SET items = ARRAY(SELECT json_array_elements_text($2::json)), other_text = $3,"
+   " reason = $4, pdpa_read = $5, environment_ready = $6, target_unit_id = $7, unit_id = a.unit_id, unit_name = u.name,"
+   " title = a.title, name = a.name, national_id = a.national_id, phone = a.phone, email = a.email,"
+   " egov_account = a.egov_account, state = 'pending_supervisor', round = p.round + 1, updated_at = $8"
+   " FROM accounts a JOIN units u ON u.id = a.unit_id WHERE p.id = $1 AND a.id = p.applicant_id RETURNING " PACOLS},
+  {"pa_decision_insert",
+   "INSERT INTO permission_decisions (id, application_id, round, step, decider_id, decider_name, decider_title,"
+   " decider_role, decision, comment, effective_date, decided_at)"
+   " SELECT $1, $2, $3, $4, a.id, a.name, a.title, $6, $7, $8, $9::date, $10 FROM accounts a WHERE a.id = $5"},
+  {"pa_decisions", "SELECT d.round, d.step, d.decider_id, d.decider_name, d.decider_title, d.decider_role, d.decision,"
+                   " d.comment, d.effective_date::text, " TS("d.decided_at") " FROM permission_decisions d"
+                   " WHERE d.application_id = $1 ORDER BY d.decided_at, d.round, d.step"},
+  /* change of duties approved in advance for exactly the unit the account moves to */
+  {"cod_advance", "SELECT id FROM permission_applications WHERE applicant_id = $1 AND type = 'change_of_duties'"
+                  " AND state = 'approved' AND target_unit_id = $2 AND carried_over_at IS NULL"
+                  " ORDER BY closed_at DESC LIMIT 1 FOR UPDATE"},
+  {"cod_used", "UPDATE permission_applications SET carried_over_at = $2 WHERE id = $1"},
+  /* grants */
+  {"grant_list", "SELECT " GCOLS " FROM grants g WHERE g.account_id = $1 ORDER BY g.item, g.granted_at"},
+  {"grant_list_current", "SELECT " GCOLS " FROM grants g WHERE g.account_id = $1 AND g.revoked_at IS NULL"
+                         " ORDER BY g.item"},
+  /* adds an item, or brings a suspended grant of it back under this application */
+  {"grant_add", "INSERT INTO grants (id, account_id, item, application_id, effective_date, granted_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, item) WHERE revoked_at IS NULL"
+                " DO UPDATE SET application_id = EXCLUDED.application_id, effective_date = EXCLUDED.effective_date,"
+                " granted_at = EXCLUDED.granted_at, suspended_at = NULL, suspension_reason = NULL"
+                " WHERE grants.suspended_at IS NOT NULL"},
+  {"grants_revoke_except", "UPDATE grants SET revoked_at = $4, revocation_reason = $3 WHERE account_id = $1"
+                           " AND revoked_at IS NULL AND NOT (item = ANY (ARRAY(SELECT json_array_elements_text($2::json))))"
+                           " RETURNING item"},
+  {"grants_suspend_all", "UPDATE grants SET suspended_at = $3, suspension_reason = $2 WHERE account_id = $1"
+                         " AND revoked_at IS NULL AND suspended_at IS NULL RETURNING item"},
+  /* the permission administrator role changes hands in one transaction (rule 7) */
+  {"role_remove", "UPDATE accounts SET roles = array_remove(roles, $2), updated_at = $3 WHERE id = $1 AND $2 = ANY (roles)"
+                  " RETURNING id"},
+  {"role_add", "UPDATE accounts SET roles = array_append(roles, $2), updated_at = $3 WHERE id = $1"
+               " AND status = 'active' AND NOT ($2 = ANY (roles)) RETURNING id"},
   /* OAuth2 clients */
   {"client_get", "SELECT secret_hash, array_to_json(scopes), status FROM clients WHERE id = $1"},
   {"client_upsert", "INSERT INTO clients (id, secret_hash, scopes, created_at, updated_at)"

@@ -262,6 +262,39 @@ void acct_h_accounts_patch(struct bg_request *r)
     account_write_failed(r, c, &err);
     goto done;
   }
+  /* A change of duties (unit or title) suspends every grant until a change_of_duties
+   * application is approved, unless one was approved in advance for exactly this unit
+   * (rule 2: apply before the change; forgetting to is harmless). */
+  json_t *duties = NULL;
+  bool moved = strcmp(PQgetvalue(before, 0, 3), PQgetvalue(res, 0, 3)) != 0;
+  bool retitled = strcmp(PQgetvalue(before, 0, 4), PQgetvalue(res, 0, 4)) != 0;
+  if (moved || retitled) {
+    const char *pc[] = {id, PQgetvalue(res, 0, 3)};
+    PGresult *adv = bg_dbc_exec(c, "cod_advance", 2, pc, NULL);
+    if (!adv) {
+      bg_db_failed(r, c);
+      goto done;
+    }
+    if (PQntuples(adv) == 1) {
+      const char *pu[] = {PQgetvalue(adv, 0, 0), now_s};
+      duties = json_pack("{s:s, s:s}", "grants", "carried_over", "application_id", PQgetvalue(adv, 0, 0));
+      if (!bg_dbc_run(c, "cod_used", 2, pu, NULL)) {
+        PQclear(adv);
+        json_decref(duties);
+        bg_db_failed(r, c);
+        goto done;
+      }
+    } else {
+      json_t *items = acct_suspend_grants(c, id, "change-of-duties", now_s);
+      if (!items) {
+        PQclear(adv);
+        bg_db_failed(r, c);
+        goto done;
+      }
+      duties = json_pack("{s:s, s:o}", "grants", "suspended", "items", items);
+    }
+    PQclear(adv);
+  }
   json_t *old = acct_account_json(before, 0, 0, false), *acc = acct_account_json(res, 0, 0, true);
   json_t *ev = bg_event_new(r, "account.updated", "account", id, "success");
   json_t *changes = json_object();
@@ -271,6 +304,8 @@ void acct_h_accounts_patch(struct bg_request *r)
       json_object_set_new(changes, fields[i], json_pack("{s:O, s:O}", "from", json_object_get(old, fields[i]), "to",
                                                         json_object_get(acc, fields[i])));
   json_object_set_new(json_object_get(ev, "details"), "changes", changes);
+  if (duties)
+    json_object_set_new(json_object_get(ev, "details"), "change_of_duties", duties);
   json_decref(old);
   if (!bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
     json_decref(acc);
@@ -331,11 +366,13 @@ void acct_h_accounts_deactivate(struct bg_request *r)
     PQclear(ex);
     goto done;
   }
-  /* Leaving: every session ends and every certificate is disabled in the same transaction. */
+  /* Leaving: every session ends, every certificate is disabled and every grant revoked, in
+   * the same transaction. */
   const char *ps[] = {id, "deactivated", now_s};
   const char *pc[] = {id, now_s};
+  const char *pg[] = {id, "[]", "deactivated", now_s};
   if (!(ended = bg_dbc_exec(c, "sessions_end_account", 3, ps, NULL)) ||
-      !bg_dbc_run(c, "certs_disable_account", 2, pc, NULL)) {
+      !bg_dbc_run(c, "certs_disable_account", 2, pc, NULL) || !bg_dbc_run(c, "grants_revoke_except", 4, pg, NULL)) {
     bg_db_failed(r, c);
     goto done;
   }

@@ -33,6 +33,15 @@ char *bg_time_fmt(time_t t, char buf[BG_TIME_LEN])
   return buf;
 }
 
+char *bg_date_fmt(time_t t, char buf[BG_DATE_LEN])
+{
+  struct tm tm;
+  time_t local = t + 8 * 3600;
+  gmtime_r(&local, &tm);
+  strftime(buf, BG_DATE_LEN, "%Y-%m-%d", &tm);
+  return buf;
+}
+
 static bool digits(const char *s, int n, int *out)
 {
   int v = 0;

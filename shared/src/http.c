@@ -244,6 +244,8 @@ int bg_route_match(const struct bg_route *routes, size_t n, const char *method, 
   for (size_t i = 0; i < n; i++) {
     const char *p = routes[i].pattern, *u = path;
     int np = 0;
+    for (int k = 0; k < BG_MAX_PARAMS; k++) /* a failed earlier candidate leaves no parameters */
+      params[k][0] = '\0';
     bool ok = true;
     while (ok && *p && *u) {
       if (p[0] == '{' && p[1] == '}') {
@@ -507,7 +509,7 @@ static void dispatch(struct bg_server *s, struct bg_request *r)
   }
   if (builtin(s, r))
     return;
-  char params[BG_MAX_PARAMS][128];
+  char params[BG_MAX_PARAMS][128] = {{0}};
   bool path_matched;
   int idx = bg_route_match(s->cfg.routes, s->cfg.nroutes, r->method, r->path, params, &path_matched);
   if (idx < 0) {

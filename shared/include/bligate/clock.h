@@ -20,6 +20,11 @@ char *bg_time_fmt(time_t t, char buf[BG_TIME_LEN]);
 /* Parses RFC 3339 (Z or ±hh:mm offset; fractional seconds ignored) and PostgreSQL's
  * "YYYY-MM-DD HH:MM:SS[.ffffff]+00" text form. */
 bool bg_time_parse(const char *s, time_t *out);
+/* The bureau's calendar date (Asia/Taipei, UTC+8, no daylight saving) at time t, as
+ * YYYY-MM-DD: effective dates and "today" are the bureau's days, not UTC's. */
+#define BG_DATE_LEN 11
+char *bg_date_fmt(time_t t, char buf[BG_DATE_LEN]);
+
 /* Monotonic microseconds, for latency. */
 int64_t bg_mono_us(void);
 
