@@ -131,7 +131,13 @@ def test_not_yet_valid_certificate(client, person):
 def test_revoked_demo_account(client, demo):
     r = demo["revoked1"]
     problem(attempt(client(), r["cert"], r["key"]), 401, "certificate-revoked")
-    problem(attempt(client(), r["cert"], r["key"], method="cms"), 401, "certificate-revoked")
+
+
+def test_certificate_revoked_after_registration(client, person, stack):
+    p = person()
+    assert attempt(client(), p["cert"], p["key"], method="cms").status_code == 201
+    devpki.revoke(stack["PKI"], p["serial"])  # a new CRL: the service reloads it on its next check
+    problem(attempt(client(), p["cert"], p["key"], method="cms"), 401, "certificate-revoked")
 
 
 def test_key_usage_without_digital_signature(client, person):
@@ -205,7 +211,9 @@ def test_failures_from_one_address_are_throttled(stack, person, contract):
     """100 failures from one office address lock that address, not others. Sent to the
     accounts service directly with X-Forwarded-For, as the gateway would forward them."""
     url = stack["BLIGATE_ACCOUNTS_URL"]
-    office = {"X-Forwarded-For": "198.51.100.23"}
+    import random
+    host = random.randrange(1, 250)
+    office = {"X-Forwarded-For": f"198.51.100.{host}"}
     s = requests.Session()
     bad = {"challenge_id": "00000000-0000-4000-8000-000000000001", "certificate": "x", "signature": "eA=="}
     for _ in range(100):
@@ -215,7 +223,7 @@ def test_failures_from_one_address_are_throttled(stack, person, contract):
     problem(r, 429, "rate-limited")
     assert int(r.headers["Retry-After"]) >= 1
     contract["public"].validate("POST", "/v1/auth/sessions", r.status_code, r.headers, r.content)
-    other = s.post(url + "/v1/auth/sessions", json=bad, headers={"X-Forwarded-For": "198.51.100.24"}, timeout=10)
+    other = s.post(url + "/v1/auth/sessions", json=bad, headers={"X-Forwarded-For": f"198.51.100.{host + 1}"}, timeout=10)
     assert other.json()["code"] == "challenge-unknown"
 
 
