@@ -272,3 +272,14 @@ def test_permission_admin_handover_leaves_exactly_one_holder(admin, demo, login)
     assert [a["id"] for a in new.items("/v1/accounts", params={"role": "permission_admin"})] == [pa]
     problem(admin.post("/v1/permission-admin/handover", json={"to_account_id": pa, "reason": "再次移交"}), 422,
             "handover-target-invalid")
+
+
+def test_demo_grants_came_through_approved_applications(admin, demo):
+    want = {"querier1": {"C0101", "B0101", "B0201"}, "querier2": {"C0101", "P0301"}}
+    for name, items in want.items():
+        g = grants(admin, demo[name]["account_id"])
+        assert {k for k, v in g.items() if v["status"] == "active"} >= items
+        for item in items:
+            app = admin.call("GET", f"/v1/permission-applications/{g[item]['application_id']}")
+            assert app["state"] == "approved" and app["applicant_id"] == demo[name]["account_id"]
+            assert [d["step"] for d in app["decisions"] if d["decision"] == "approve"][-3:] == [1, 2, 3]
