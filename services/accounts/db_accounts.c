@@ -2,6 +2,7 @@
  * row → JSON helpers. Times go in as parameters from the service clock (bg_now). */
 #include "acct.h"
 #include "bligate/events.h"
+#include "bligate/idempotency.h"
 #include "bligate/twid.h"
 #include "bligate/util.h"
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 
 const struct bg_db_stmt acct_stmts[] = {
   BG_OUTBOX_STMT,
+  BG_IDEM_STMTS,
   /* units */
   {"unit_insert", "INSERT INTO units AS u (id, code, name, kind, parent_id, created_at)"
                   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING " UCOLS},

@@ -304,6 +304,7 @@ int main(int argc, char **argv)
     .ready = ready,
     .test_clock = bg_cfg_bool("BLIGATE_TEST_CLOCK", false),
     .expired_leeway_s = (unsigned)acct.idle_ttl,
+    .idem_db = acct.db,
   };
   if (!getenv("BLIGATE_LISTEN_PORT")) {
     fprintf(stderr, "configuration error: BLIGATE_LISTEN_PORT is required\n");

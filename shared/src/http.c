@@ -2,6 +2,7 @@
  * libpq and libcurl (PITFALLS.md). Everything common to all endpoints happens here. */
 #include "bligate/http.h"
 #include "bligate/clock.h"
+#include "bligate/idempotency.h"
 #include "bligate/json.h"
 #include "bligate/log.h"
 #include "bligate/util.h"
@@ -563,7 +564,10 @@ static void dispatch(struct bg_server *s, struct bg_request *r)
       return;
     }
   }
-  r->route->handler(r);
+  if ((f & BG_R_IDEMPOTENT) && s->cfg.idem_db && bg_req_header(r, "Idempotency-Key"))
+    bg_idem_run(s->cfg.idem_db, r);
+  else
+    r->route->handler(r);
   if (!r->replied) {
     bg_log(BG_LOG_ERROR, r->request_id, "handler for %s %s set no reply", r->method, r->route->pattern);
     bg_reply_problem(r, BG_P_INTERNAL, NULL);

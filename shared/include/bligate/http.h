@@ -12,6 +12,7 @@
 #include "bligate/problems.h"
 
 struct bg_request;
+struct bg_db;
 typedef void (*bg_handler)(struct bg_request *r);
 
 enum bg_route_flags {
@@ -24,6 +25,8 @@ enum bg_route_flags {
   /* With BG_R_AUTH: also accept a token that expired less than cfg.expired_leeway_s ago (the
    * refresh endpoint: an access token outlives its 5 minutes, the session decides). */
   BG_R_EXPIRED_OK = 1u << 5,
+  /* A creating POST that honours Idempotency-Key (needs cfg.idem_db; see idempotency.h). */
+  BG_R_IDEMPOTENT = 1u << 6,
 };
 
 struct bg_route {
@@ -122,6 +125,7 @@ struct bg_server_cfg {
   void *ctx;
   bool test_clock;          /* expose POST /internal/test/clock */
   unsigned expired_leeway_s; /* for BG_R_EXPIRED_OK routes */
+  struct bg_db *idem_db;     /* where BG_R_IDEMPOTENT routes keep their keys */
 };
 
 struct bg_server;
