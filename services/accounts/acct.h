@@ -32,7 +32,7 @@ extern const size_t acct_nstmts;
 /* Row of a statement selecting the account columns from column c0 → Account JSON.
  * full_id: include the unmasked national ID (only for the holder and the administrator). */
 json_t *acct_account_json(PGresult *res, int row, int c0, bool full_id);
-json_t *acct_unit_json(PGresult *res, int row);
+json_t *acct_unit_json(PGresult *res, int row, int c0);
 json_t *acct_cert_json(PGresult *res, int row);
 
 /* h_auth.c */

@@ -105,7 +105,9 @@ const struct bg_db_stmt acct_stmts[] = {
    "  COALESCE(t.last_seen_at, s.last_seen_at) + make_interval(secs => $3) <= $2, s.status, s.unit_id,"
    "  array_to_json(s.roles), " TS("s.created_at") ", " TS("COALESCE(t.last_seen_at, s.last_seen_at)") ", "
    TS("COALESCE(t.last_seen_at, s.last_seen_at) + make_interval(secs => $3)") ", " TS("s.expires_at")
-   " FROM s LEFT JOIN t ON true"},
+   /* the account and its unit too, so GET /v1/auth/me needs no second round trip */
+   ", " ACOLS ", " UCOLS " FROM s LEFT JOIN t ON true JOIN accounts a ON a.id = s.account_id"
+   " JOIN units u ON u.id = a.unit_id"},
   {"session_end", "UPDATE sessions SET ended_at = $3, end_reason = $2 WHERE id = $1 AND ended_at IS NULL"
                   " RETURNING account_id"},
   {"session_touch", "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND ended_at IS NULL"},
@@ -201,11 +203,12 @@ json_t *acct_account_json(PGresult *res, int row, int c0, bool full_id)
   return o;
 }
 
-json_t *acct_unit_json(PGresult *res, int row)
+json_t *acct_unit_json(PGresult *res, int row, int c0)
 {
-  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "id", PQgetvalue(res, row, 0), "code", PQgetvalue(res, row, 1),
-                   "name", PQgetvalue(res, row, 2), "kind", PQgetvalue(res, row, 3), "parent_id",
-                   str_or_null(res, row, 4), "created_at", PQgetvalue(res, row, 5));
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "id", PQgetvalue(res, row, c0), "code",
+                   PQgetvalue(res, row, c0 + 1), "name", PQgetvalue(res, row, c0 + 2), "kind",
+                   PQgetvalue(res, row, c0 + 3), "parent_id", str_or_null(res, row, c0 + 4), "created_at",
+                   PQgetvalue(res, row, c0 + 5));
 }
 
 json_t *acct_cert_json(PGresult *res, int row)

@@ -362,9 +362,11 @@ bool acct_session_hook(struct bg_request *r)
     json_array_foreach(roles, i, v) if (r->token.nroles < BG_MAX_ROLES)
       snprintf(r->token.roles[r->token.nroles++], sizeof r->token.roles[0], "%s", json_string_value(v));
     snprintf(r->token.unit, sizeof r->token.unit, "%s", PQgetvalue(res, 0, 6));
-    r->auth_info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", r->token.sid, "account_id", r->token.sub,
-                             "created_at", PQgetvalue(res, 0, 8), "last_seen_at", PQgetvalue(res, 0, 9),
-                             "idle_expires_at", PQgetvalue(res, 0, 10), "expires_at", PQgetvalue(res, 0, 11));
+    r->auth_info = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:o}", "session", "id", r->token.sid,
+                             "account_id", r->token.sub, "created_at", PQgetvalue(res, 0, 8), "last_seen_at",
+                             PQgetvalue(res, 0, 9), "idle_expires_at", PQgetvalue(res, 0, 10), "expires_at",
+                             PQgetvalue(res, 0, 11), "account", acct_account_json(res, 0, 12, true), "unit",
+                             acct_unit_json(res, 0, 24));
     json_decref(roles);
   }
   PQclear(res);
@@ -385,7 +387,7 @@ void acct_h_sessions_refresh(struct bg_request *r)
     json_t *roles = json_loads(PQgetvalue(res, 0, 5), 0, NULL);
     long expires_in;
     time_t sexp = 0;
-    bg_time_parse(json_string_value(json_object_get(r->auth_info, "expires_at")), &sexp);
+    bg_time_parse(json_string_value(json_object_get(json_object_get(r->auth_info, "session"), "expires_at")), &sexp);
     char *token = acct_user_token(r->token.sub, PQgetvalue(res, 0, 3), roles, r->token.sid, sexp, &expires_in);
     json_decref(roles);
     if (token)
@@ -418,23 +420,11 @@ void acct_h_sessions_delete(struct bg_request *r)
 
 void acct_h_me(struct bg_request *r)
 {
-  struct bg_dbc *c = bg_db_for(r, acct.db);
-  if (!c)
-    return;
-  const char *p[] = {r->token.sub};
-  PGresult *a = bg_dbc_exec(c, "account_get", 1, p, NULL);
-  const char *pu[] = {a && PQntuples(a) ? PQgetvalue(a, 0, 3) : NULL};
-  PGresult *u = pu[0] ? bg_dbc_exec(c, "unit_get", 1, pu, NULL) : NULL;
-  if (!a || !u || PQntuples(a) == 0 || PQntuples(u) == 0) {
-    bg_db_failed(r, c);
-  } else {
-    json_t *acc = acct_account_json(a, 0, 0, true);
-    bg_reply_json(r, 200, json_pack("{s:o, s:o, s:O, s:O}", "account", acc, "unit", acct_unit_json(u, 0), "roles",
-                                    json_object_get(acc, "roles"), "session", r->auth_info));
-  }
-  PQclear(a);
-  PQclear(u);
-  bg_db_release(c);
+  /* the session hook has just read the account, its unit and the session */
+  json_t *acc = json_object_get(r->auth_info, "account");
+  bg_reply_json(r, 200, json_pack("{s:O, s:O, s:O, s:O}", "account", acc, "unit",
+                                  json_object_get(r->auth_info, "unit"), "roles", json_object_get(acc, "roles"),
+                                  "session", json_object_get(r->auth_info, "session")));
 }
 
 /* ---- OAuth2 client credentials (RFC 6749 §4.4) for services and city systems ---- */

@@ -10,7 +10,7 @@
 const char *const acct_unit_kinds[] = {"section",         "it_team",         "secretariat", "ethics_office",
                                        "director_office", "district_office", "agency",      NULL};
 
-static json_t *unit_row(PGresult *res, int row, void *arg) { return acct_unit_json(res, row); }
+static json_t *unit_row(PGresult *res, int row, void *arg) { return acct_unit_json(res, row, 0); }
 
 void acct_h_units_list(struct bg_request *r)
 {
@@ -85,7 +85,7 @@ void acct_h_units_post(struct bg_request *r)
       bg_db_failed(r, c);
     goto done;
   }
-  json_t *unit = acct_unit_json(res, 0);
+  json_t *unit = acct_unit_json(res, 0, 0);
   json_t *ev = bg_event_new(r, "unit.created", "unit", id, "success");
   json_object_set(json_object_get(ev, "details"), "unit", unit);
   if (!bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
@@ -117,7 +117,7 @@ void acct_h_units_get(struct bg_request *r)
   else if (PQntuples(res) == 0)
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such unit");
   else
-    bg_reply_json(r, 200, acct_unit_json(res, 0));
+    bg_reply_json(r, 200, acct_unit_json(res, 0, 0));
   PQclear(res);
   bg_db_release(c);
 }
