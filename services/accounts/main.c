@@ -7,6 +7,8 @@
 #include "bligate/httpc.h"
 #include "bligate/json.h"
 #include "bligate/log.h"
+#include "bligate/shipper.h"
+#include "bligate/svc.h"
 #include "bligate/twid.h"
 #include "bligate/util.h"
 #include <getopt.h>
@@ -314,7 +316,18 @@ int main(int argc, char **argv)
   if (!srv)
     return 1;
   bg_server_add_metrics(srv, metrics);
+  /* The outbox goes to the audit log (issue 5); read after the server is up, since accounts
+   * issues the shipper's own client token. Audit may start later: the shipper backs off. */
+  struct bg_svc *svc = bg_svc_from_env();
+  struct bg_shipper *shipper = bg_shipper_start_env("accounts", "accounts", svc);
+  if (!shipper) {
+    bg_error("cannot start the outbox shipper");
+    return 1;
+  }
+  bg_server_add_metrics(srv, bg_shipper_metrics);
   bg_server_wait(srv);
+  bg_shipper_stop(shipper);
+  bg_svc_free(svc);
   bg_server_stop(srv);
   bg_db_free(acct.db);
   acct_pki_free(acct.pki);

@@ -96,6 +96,23 @@ void bg_reply_text(struct bg_request *r, unsigned status, const char *content_ty
   r->replied = true;
 }
 
+void bg_reply_stream(struct bg_request *r, unsigned status, const char *content_type, bg_stream_fn fn,
+                     void (*free_fn)(void *ctx), void *ctx)
+{
+  if (r->replied) {
+    if (free_fn)
+      free_fn(ctx);
+    return;
+  }
+  reset_reply(r);
+  r->status = status;
+  r->content_type = content_type;
+  r->stream_fn = fn;
+  r->stream_free = free_fn;
+  r->stream_ctx = ctx;
+  r->replied = true;
+}
+
 static void problem(struct bg_request *r, enum bg_problem p, const char *detail, json_t *errors)
 {
   char type[160];
@@ -626,6 +643,19 @@ static enum MHD_Result queue(struct bg_server *s, struct MHD_Connection *conn, s
 {
   char *body = NULL;
   size_t len = 0;
+  struct MHD_Response *resp;
+  if (r->stream_fn) {
+    /* MHD owns the stream from here: it calls stream_free when the response is destroyed. */
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, (MHD_ContentReaderCallback)r->stream_fn,
+                                             r->stream_ctx, r->stream_free);
+    r->stream_fn = NULL;
+    r->stream_free = NULL;
+    r->stream_ctx = NULL;
+    if (!resp)
+      return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    goto headers;
+  }
   if (r->raw_reply) {
     body = r->raw_reply;
     len = r->raw_reply_len;
@@ -634,13 +664,14 @@ static enum MHD_Result queue(struct bg_server *s, struct MHD_Connection *conn, s
     body = json_dumps(r->reply, JSON_COMPACT);
     len = body ? strlen(body) : 0;
   }
-  struct MHD_Response *resp = MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  resp = MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
   if (!resp) {
     free(body);
     return MHD_NO;
   }
   if (body)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
+headers:
   MHD_add_response_header(resp, "X-Request-Id", r->request_id);
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
   /* Nothing this API returns may sit in a shared or browser cache. */
@@ -665,6 +696,8 @@ static void request_free(struct bg_request *r)
   json_decref(r->auth_info);
   json_decref(r->reply);
   free(r->raw_reply);
+  if (r->stream_free) /* a stream that was never handed to MHD */
+    r->stream_free(r->stream_ctx);
   free(r->body);
   for (int i = 0; i < BG_MAX_PARAMS; i++)
     free((char *)r->params[i]);

@@ -14,6 +14,10 @@
 struct bg_request;
 struct bg_db;
 typedef void (*bg_handler)(struct bg_request *r);
+/* Produces the next bytes of a streamed reply into buf (at most max): returns how many, -1 at
+ * the end, -2 on an error (the connection is cut, so the client sees an incomplete body). pos
+ * is the offset so far. Runs on the connection's thread, after the handler has returned. */
+typedef long (*bg_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
 
 enum bg_route_flags {
   BG_R_PUBLIC = 0,        /* no token */
@@ -65,6 +69,10 @@ struct bg_request {
   const char *content_type;
   char *raw_reply;        /* alternative to reply: pre-serialised bytes (malloc'd) */
   size_t raw_reply_len;
+  /* A streamed body (bg_reply_stream) instead of reply/raw_reply. */
+  bg_stream_fn stream_fn;
+  void (*stream_free)(void *ctx);
+  void *stream_ctx;
   struct { char *name, *value; } headers[BG_MAX_HEADERS];
   int nheaders;
   bool replied;
@@ -90,6 +98,10 @@ void bg_reply_problem_errors(struct bg_request *r, enum bg_problem p, json_t *er
 void bg_reply_field_error(struct bg_request *r, enum bg_problem p, const char *field, const char *code,
                           const char *detail);
 void bg_reply_header(struct bg_request *r, const char *name, const char *value);
+/* A body of unknown length sent as it is produced (chunked): fn fills it, free_fn(ctx) runs once
+ * when the response is done or abandoned (also when this reply is refused as a second one). */
+void bg_reply_stream(struct bg_request *r, unsigned status, const char *content_type, bg_stream_fn fn,
+                     void (*free_fn)(void *ctx), void *ctx);
 
 /* Request accessors. */
 const char *bg_req_header(struct bg_request *r, const char *name);

@@ -1,0 +1,451 @@
+/* The audit service's SQL (prepared once per connection) and the log's one writer: appends
+ * under log_state's row lock, so indices are gap-free whatever the number of replicas. */
+#include "aud.h"
+#include "bligate/clock.h"
+#include "bligate/log.h"
+#include "bligate/util.h"
+#include "canon.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+const struct bg_db_stmt aud_stmts[] = {
+  {"aud_lock", "SELECT tree_size, encode(frontier, 'hex') FROM log_state WHERE id = 1 FOR UPDATE"},
+  {"aud_state", "SELECT tree_size, encode(root_hash, 'hex') FROM log_state WHERE id = 1"},
+  {"aud_known", "SELECT event_id::text, idx, encode(leaf_hash, 'hex') FROM events WHERE event_id = ANY ($1::uuid[])"},
+  {"aud_insert_events",
+   "INSERT INTO events (idx, event_id, leaf_hash, canonical, type, time, source, actor_id, object_kind, object_id,"
+   " subject_hmacs, received_at)"
+   " SELECT x.idx, x.event_id, decode(x.leaf_hash, 'hex'), x.canonical, x.type, x.time, x.source, x.actor_id,"
+   " x.object_kind, x.object_id, ARRAY(SELECT jsonb_array_elements_text(x.hmacs)), $2::timestamptz"
+   " FROM json_to_recordset($1::json) AS x(idx bigint, event_id uuid, leaf_hash text, canonical text, type text,"
+   " time timestamptz, source text, actor_id text, object_kind text, object_id text, hmacs jsonb)"},
+  {"aud_insert_nodes", "INSERT INTO nodes (level, idx, hash) SELECT t.l, t.i, decode(t.h, 'hex')"
+                       " FROM unnest($1::smallint[], $2::bigint[], $3::text[]) AS t(l, i, h)"},
+  {"aud_update_state", "UPDATE log_state SET tree_size = $1, root_hash = decode($2, 'hex'), frontier = decode($3, 'hex')"
+                       " WHERE id = 1"},
+  /* Perfect subtree hashes for a proof: leaves from events, the levels above from nodes. */
+  {"aud_hashes", "SELECT 0, e.idx, encode(e.leaf_hash, 'hex') FROM events e WHERE e.idx = ANY ($3::bigint[])"
+                 " UNION ALL SELECT n.level, n.idx, encode(n.hash, 'hex') FROM nodes n"
+                 " JOIN unnest($1::smallint[], $2::bigint[]) AS q(l, i) ON n.level = q.l AND n.idx = q.i"},
+  {"aud_sth_latest", "SELECT tree_size, encode(root_hash, 'hex'), " TS("timestamp") ", key_id, signature"
+                     " FROM tree_heads ORDER BY tree_size DESC LIMIT 1"},
+  {"aud_sth_insert", "INSERT INTO tree_heads (tree_size, root_hash, timestamp, key_id, signature)"
+                     " VALUES ($1, decode($2, 'hex'), $3, $4, $5) ON CONFLICT (tree_size) DO NOTHING"},
+  {"aud_sth_upto", "SELECT tree_size, encode(root_hash, 'hex'), signature FROM tree_heads WHERE tree_size <= $1"
+                   " ORDER BY tree_size"},
+  /* Reading: a range of indices, optionally filtered. */
+  {"aud_events",
+   "SELECT idx, encode(leaf_hash, 'hex'), canonical FROM events WHERE idx >= $1 AND idx < $2"
+   " AND ($3::text IS NULL OR type = $3) AND ($4::text IS NULL OR actor_id = $4)"
+   " AND ($5::text IS NULL OR object_kind = $5) AND ($6::text IS NULL OR object_id = $6)"
+   " AND ($7::timestamptz IS NULL OR time >= $7) AND ($8::timestamptz IS NULL OR time < $8)"
+   " AND ($9::text IS NULL OR subject_hmacs @> ARRAY[$9::text]) ORDER BY idx LIMIT $10"},
+  {"aud_verify_chunk", "SELECT idx, encode(leaf_hash, 'hex'), canonical FROM events WHERE idx >= $1 AND idx < $2"
+                       " ORDER BY idx LIMIT $3"},
+};
+const size_t aud_nstmts = sizeof aud_stmts / sizeof aud_stmts[0];
+
+bool aud_bytea32(const char *s, unsigned char out[AUD_HASH_LEN])
+{
+  if (s && s[0] == '\\' && s[1] == 'x')
+    s += 2;
+  return aud_hash_unhex(s, out);
+}
+
+void aud_entry_clear(struct aud_entry *e)
+{
+  free(e->canonical);
+  e->canonical = NULL;
+}
+
+bool aud_entry_prepare(struct aud_entry *e, const char *source, const char **why)
+{
+  json_object_set_new(e->ev, "source", json_string(source));
+  e->event_id = json_string_value(json_object_get(e->ev, "id"));
+  e->canonical = aud_canon(e->ev, &e->len, why);
+  if (!e->canonical)
+    return false;
+  aud_leaf_hash(e->canonical, e->len, e->leaf);
+  e->status = AUD_APPENDED;
+  e->index = -1;
+  return true;
+}
+
+/* The subjects' HMACs of an event ("subject" and "subjects"), for searching. */
+static json_t *subject_hmacs(const json_t *ev)
+{
+  json_t *out = json_array();
+  const json_t *s = json_object_get(ev, "subject");
+  if (json_is_string(json_object_get(s, "id_hmac")))
+    json_array_append(out, json_object_get(s, "id_hmac"));
+  size_t i;
+  json_t *v;
+  json_array_foreach(json_object_get(ev, "subjects"), i, v) if (json_is_string(json_object_get(v, "id_hmac")))
+    json_array_append(out, json_object_get(v, "id_hmac"));
+  return out;
+}
+
+static json_t *record_json(const struct aud_entry *e)
+{
+  char hex[2 * AUD_HASH_LEN + 1];
+  aud_hash_hex(e->leaf, hex);
+  const json_t *actor = json_object_get(e->ev, "actor"), *obj = json_object_get(e->ev, "object");
+  const char *actor_id = json_string_value(json_object_get(actor, "account_id"));
+  if (!actor_id)
+    actor_id = json_string_value(json_object_get(actor, "client_id"));
+  return json_pack("{s:I, s:s, s:s, s:s%, s:O, s:O, s:O, s:s?, s:s?, s:s?, s:o}", "idx", (json_int_t)e->index,
+                   "event_id", e->event_id, "leaf_hash", hex, "canonical", e->canonical, e->len, "type",
+                   json_object_get(e->ev, "type"), "time", json_object_get(e->ev, "time"), "source",
+                   json_object_get(e->ev, "source"), "actor_id", actor_id, "object_kind",
+                   json_string_value(json_object_get(obj, "kind")), "object_id",
+                   json_string_value(json_object_get(obj, "id")), "hmacs", subject_hmacs(e->ev));
+}
+
+/* Growable text for array literals. */
+struct sbuf {
+  char *p;
+  size_t len, cap;
+  bool ok;
+};
+
+static void sb_add(struct sbuf *b, const char *s)
+{
+  size_t n = strlen(s);
+  if (!b->ok)
+    return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 1024;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    char *np = realloc(b->p, cap);
+    if (!np) {
+      b->ok = false;
+      return;
+    }
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n + 1);
+  b->len += n;
+}
+
+struct node_lists {
+  struct sbuf level, idx, hash;
+  int n;
+};
+
+static void collect_node(void *ctx, unsigned level, uint64_t index, const unsigned char h[AUD_HASH_LEN])
+{
+  struct node_lists *nl = ctx;
+  char num[32], hex[2 * AUD_HASH_LEN + 1];
+  const char *sep = nl->n ? "," : "";
+  snprintf(num, sizeof num, "%s%u", sep, level);
+  sb_add(&nl->level, num);
+  snprintf(num, sizeof num, "%s%" PRIu64, sep, index);
+  sb_add(&nl->idx, num);
+  aud_hash_hex(h, hex);
+  sb_add(&nl->hash, sep);
+  sb_add(&nl->hash, hex);
+  nl->n++;
+}
+
+bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
+{
+  *conflict = false;
+  PGresult *res = NULL;
+  struct sbuf ids = {.ok = true};
+  struct node_lists nl = {.level = {.ok = true}, .idx = {.ok = true}, .hash = {.ok = true}};
+  json_t *records = json_array();
+  char *rec_text = NULL;
+  bool ok = false;
+  if (!bg_dbc_begin(c))
+    goto out;
+  /* The single writer: everything below happens while this row is locked. */
+  if (!(res = bg_dbc_exec(c, "aud_lock", 0, NULL, NULL)) || PQntuples(res) != 1)
+    goto out;
+  struct aud_frontier f;
+  long long size_ll = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  const char *fhex = PQgetvalue(res, 0, 1);
+  size_t hexlen = strlen(fhex), flen = hexlen / 2;
+  unsigned char fbytes[AUD_MAX_LEVELS * AUD_HASH_LEN];
+  if (size_ll < 0 || flen > sizeof fbytes || hexlen % (2 * AUD_HASH_LEN))
+    goto out;
+  for (size_t i = 0; i < flen / AUD_HASH_LEN; i++) {
+    char one[2 * AUD_HASH_LEN + 1];
+    memcpy(one, fhex + 2 * AUD_HASH_LEN * i, 2 * AUD_HASH_LEN);
+    one[2 * AUD_HASH_LEN] = '\0';
+    if (!aud_hash_unhex(one, fbytes + AUD_HASH_LEN * i))
+      goto out;
+  }
+  if (!aud_frontier_load(&f, (uint64_t)size_ll, fbytes, flen)) {
+    bg_error("log_state.frontier does not fit tree_size %lld", size_ll);
+    goto out;
+  }
+  PQclear(res);
+  res = NULL;
+
+  /* Which ids are on the log already (and with which bytes)? */
+  sb_add(&ids, "{");
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      sb_add(&ids, ",");
+    sb_add(&ids, e[i].event_id);
+  }
+  sb_add(&ids, "}");
+  if (!ids.ok)
+    goto out;
+  const char *pk[] = {ids.p};
+  if (!(res = bg_dbc_exec(c, "aud_known", 1, pk, NULL)))
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    e[i].status = AUD_APPENDED;
+    for (int row = 0; row < PQntuples(res); row++) {
+      if (strcmp(PQgetvalue(res, row, 0), e[i].event_id) != 0)
+        continue;
+      unsigned char stored[AUD_HASH_LEN];
+      bool same = aud_hash_unhex(PQgetvalue(res, row, 2), stored) && !memcmp(stored, e[i].leaf, AUD_HASH_LEN);
+      e[i].status = same ? AUD_DUPLICATE : AUD_CONFLICT;
+      e[i].index = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+    }
+    /* the same id twice in one batch */
+    for (size_t j = 0; e[i].status == AUD_APPENDED && j < i; j++) {
+      if (strcmp(e[j].event_id, e[i].event_id) != 0)
+        continue;
+      e[i].status = !memcmp(e[j].leaf, e[i].leaf, AUD_HASH_LEN) ? AUD_DUPLICATE : AUD_CONFLICT;
+      e[i].index = e[j].index;
+    }
+    if (e[i].status == AUD_CONFLICT)
+      *conflict = true;
+  }
+  PQclear(res);
+  res = NULL;
+  if (*conflict) {
+    bg_dbc_rollback(c);
+    goto out;
+  }
+
+  size_t added = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (e[i].status != AUD_APPENDED)
+      continue;
+    e[i].index = (int64_t)f.size;
+    aud_frontier_append(&f, e[i].leaf, collect_node, &nl);
+    json_array_append_new(records, record_json(&e[i]));
+    added++;
+  }
+  if (added) {
+    char now_s[BG_TIME_LEN];
+    bg_time_fmt(bg_now(), now_s);
+    rec_text = json_dumps(records, JSON_COMPACT);
+    const char *pe[] = {rec_text, now_s};
+    if (!rec_text || !(res = bg_dbc_exec(c, "aud_insert_events", 2, pe, NULL)))
+      goto out;
+    PQclear(res);
+    res = NULL;
+    if (nl.n) {
+      struct sbuf *lists[] = {&nl.level, &nl.idx, &nl.hash};
+      char *arr[3];
+      for (int k = 0; k < 3; k++) {
+        struct sbuf w = {.ok = true};
+        sb_add(&w, "{");
+        sb_add(&w, lists[k]->p);
+        sb_add(&w, "}");
+        arr[k] = w.ok ? w.p : (free(w.p), NULL);
+      }
+      const char *pn[] = {arr[0], arr[1], arr[2]};
+      bool nok = arr[0] && arr[1] && arr[2] && nl.level.ok && nl.idx.ok && nl.hash.ok &&
+                 (res = bg_dbc_exec(c, "aud_insert_nodes", 3, pn, NULL));
+      for (int k = 0; k < 3; k++)
+        free(arr[k]);
+      if (!nok)
+        goto out;
+      PQclear(res);
+      res = NULL;
+    }
+    unsigned char root[AUD_HASH_LEN], fb[AUD_MAX_LEVELS * AUD_HASH_LEN];
+    char root_hex[2 * AUD_HASH_LEN + 1], size_s[24];
+    aud_frontier_root(&f, root);
+    aud_hash_hex(root, root_hex);
+    size_t fl = aud_frontier_bytes(&f, fb, sizeof fb);
+    char *front_hex = malloc(2 * fl + 1);
+    if (!front_hex)
+      goto out;
+    bg_hex(fb, fl, front_hex);
+    snprintf(size_s, sizeof size_s, "%" PRIu64, f.size);
+    const char *ps[] = {size_s, root_hex, front_hex};
+    bool sok = bg_dbc_run(c, "aud_update_state", 3, ps, NULL);
+    free(front_hex);
+    if (!sok)
+      goto out;
+  }
+  ok = bg_dbc_commit(c);
+out:
+  if (!ok && c->in_tx)
+    bg_dbc_rollback(c);
+  PQclear(res);
+  free(ids.p);
+  free(nl.level.p);
+  free(nl.idx.p);
+  free(nl.hash.p);
+  free(rec_text);
+  json_decref(records);
+  return ok;
+}
+
+bool aud_append_own(json_t *ev, const char *request_id)
+{
+  struct aud_entry e = {.ev = ev};
+  const char *why = NULL;
+  bool ok = false, conflict = false;
+  struct bg_dbc *c = NULL;
+  if (!aud_entry_prepare(&e, "audit", &why)) {
+    bg_log(BG_LOG_ERROR, request_id, "own event has no canonical form: %s", why ? why : "?");
+    goto out;
+  }
+  if (!(c = bg_db_acquire(aud.db, 5000)))
+    goto out;
+  ok = aud_append(c, &e, 1, &conflict);
+out:
+  bg_db_release(c);
+  aud_entry_clear(&e);
+  json_decref(ev);
+  return ok;
+}
+
+bool aud_state(struct bg_dbc *c, uint64_t *size, unsigned char root[AUD_HASH_LEN])
+{
+  PGresult *res = bg_dbc_exec(c, "aud_state", 0, NULL, NULL);
+  bool ok = res && PQntuples(res) == 1 && aud_hash_unhex(PQgetvalue(res, 0, 1), root);
+  if (ok)
+    *size = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+  PQclear(res);
+  return ok;
+}
+
+/* Proofs in two passes: the first asks the proof algorithm which perfect subtrees it needs
+ * (answering with zeros), one query fetches them all, the second builds the proof. */
+#define MAX_WANTED 4096
+struct wanted {
+  int n;
+  unsigned level[MAX_WANTED];
+  uint64_t index[MAX_WANTED];
+  unsigned char h[MAX_WANTED][AUD_HASH_LEN];
+  bool have[MAX_WANTED];
+  bool overflow;
+};
+
+static bool want_node(void *ctx, unsigned level, uint64_t index, unsigned char out[AUD_HASH_LEN])
+{
+  struct wanted *w = ctx;
+  memset(out, 0, AUD_HASH_LEN);
+  for (int i = 0; i < w->n; i++)
+    if (w->level[i] == level && w->index[i] == index)
+      return true;
+  if (w->n >= MAX_WANTED) {
+    w->overflow = true;
+    return false;
+  }
+  w->level[w->n] = level;
+  w->index[w->n] = index;
+  w->have[w->n] = false;
+  w->n++;
+  return true;
+}
+
+static bool have_node(void *ctx, unsigned level, uint64_t index, unsigned char out[AUD_HASH_LEN])
+{
+  struct wanted *w = ctx;
+  for (int i = 0; i < w->n; i++)
+    if (w->level[i] == level && w->index[i] == index && w->have[i]) {
+      memcpy(out, w->h[i], AUD_HASH_LEN);
+      return true;
+    }
+  return false;
+}
+
+static bool fetch_wanted(struct bg_dbc *c, struct wanted *w)
+{
+  struct sbuf lv = {.ok = true}, ix = {.ok = true}, leaves = {.ok = true};
+  sb_add(&lv, "{");
+  sb_add(&ix, "{");
+  sb_add(&leaves, "{");
+  int nl = 0, nn = 0;
+  for (int i = 0; i < w->n; i++) {
+    char num[32];
+    if (w->level[i] == 0) {
+      snprintf(num, sizeof num, "%s%" PRIu64, nl++ ? "," : "", w->index[i]);
+      sb_add(&leaves, num);
+    } else {
+      const char *sep = nn++ ? "," : "";
+      snprintf(num, sizeof num, "%s%u", sep, w->level[i]);
+      sb_add(&lv, num);
+      snprintf(num, sizeof num, "%s%" PRIu64, sep, w->index[i]);
+      sb_add(&ix, num);
+    }
+  }
+  sb_add(&lv, "}");
+  sb_add(&ix, "}");
+  sb_add(&leaves, "}");
+  bool ok = false;
+  if (lv.ok && ix.ok && leaves.ok) {
+    const char *p[] = {lv.p, ix.p, leaves.p};
+    PGresult *res = bg_dbc_exec(c, "aud_hashes", 3, p, NULL);
+    if (res) {
+      ok = true;
+      for (int row = 0; row < PQntuples(res); row++) {
+        unsigned level = (unsigned)strtoul(PQgetvalue(res, row, 0), NULL, 10);
+        uint64_t index = strtoull(PQgetvalue(res, row, 1), NULL, 10);
+        for (int i = 0; i < w->n; i++)
+          if (w->level[i] == level && w->index[i] == index)
+            w->have[i] = aud_hash_unhex(PQgetvalue(res, row, 2), w->h[i]);
+      }
+    }
+    PQclear(res);
+  }
+  free(lv.p);
+  free(ix.p);
+  free(leaves.p);
+  return ok;
+}
+
+int aud_db_inclusion(struct bg_dbc *c, uint64_t index, uint64_t size, unsigned char out[][AUD_HASH_LEN],
+                     unsigned char leaf[AUD_HASH_LEN], unsigned char root[AUD_HASH_LEN])
+{
+  struct wanted *w = calloc(1, sizeof *w);
+  int n = -1;
+  if (!w)
+    return -1;
+  /* pass 1 asks for the leaf and the root's parts too, so one query serves all three */
+  if (aud_inclusion_proof(want_node, w, index, size, out, AUD_MAX_PROOF) < 0 || !want_node(w, 0, index, leaf) ||
+      !aud_tree_root(want_node, w, size, root) || w->overflow || !fetch_wanted(c, w))
+    goto out;
+  if (!have_node(w, 0, index, leaf) || !aud_tree_root(have_node, w, size, root))
+    goto out;
+  n = aud_inclusion_proof(have_node, w, index, size, out, AUD_MAX_PROOF);
+out:
+  free(w);
+  return n;
+}
+
+int aud_db_consistency(struct bg_dbc *c, uint64_t first, uint64_t second, unsigned char out[][AUD_HASH_LEN],
+                       unsigned char r1[AUD_HASH_LEN], unsigned char r2[AUD_HASH_LEN])
+{
+  struct wanted *w = calloc(1, sizeof *w);
+  int n = -1;
+  if (!w)
+    return -1;
+  if (aud_consistency_proof(want_node, w, first, second, out, AUD_MAX_PROOF) < 0 ||
+      !aud_tree_root(want_node, w, first, r1) || !aud_tree_root(want_node, w, second, r2) || w->overflow ||
+      !fetch_wanted(c, w))
+    goto out;
+  if (!aud_tree_root(have_node, w, first, r1) || !aud_tree_root(have_node, w, second, r2))
+    goto out;
+  n = aud_consistency_proof(have_node, w, first, second, out, AUD_MAX_PROOF);
+out:
+  free(w);
+  return n;
+}

@@ -1,0 +1,418 @@
+/* The outbox shipper (shipper.h): one thread reads the outbox in seq order, POSTs batches to
+ * the audit service and marks what audit acknowledged. The outbox table is the only state, so
+ * a crash anywhere leaves rows to be sent again, and audit drops the duplicates. */
+#include "bligate/shipper.h"
+#include "bligate/clock.h"
+#include "bligate/config.h"
+#include "bligate/db.h"
+#include "bligate/http.h"
+#include "bligate/httpc.h"
+#include "bligate/log.h"
+#include "bligate/svc.h"
+#include "bligate/util.h"
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static const struct bg_db_stmt ship_stmts[] = {
+  {"bg_ship_fetch", "SELECT seq, event::text FROM outbox WHERE shipped_at IS NULL ORDER BY seq LIMIT $1"},
+  {"bg_ship_mark", "UPDATE outbox SET shipped_at = $2 WHERE seq = ANY ($1::bigint[]) AND shipped_at IS NULL"},
+  {"bg_ship_backlog", "SELECT count(*) FROM outbox WHERE shipped_at IS NULL"},
+  {"bg_ship_state", "SELECT shipped_at IS NOT NULL FROM outbox WHERE event_id = $1::uuid"},
+};
+
+struct bg_shipper {
+  struct bg_shipper_cfg cfg;
+  char *db_url, *schema, *audit_url, *service, *events_url;
+  struct bg_db *db; /* two connections: the thread's and the flushers' */
+  PGconn *listen;
+  int wake_fd;      /* eventfd: stop and flush requests */
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t generation; /* bumped after every delivery */
+  bool running;
+  _Atomic long long backlog;
+  _Atomic unsigned long long shipped, failures;
+  bool failing; /* to log a failure once, not on every retry */
+};
+
+static struct bg_shipper *current; /* for the metrics callback */
+
+static void wake(struct bg_shipper *s)
+{
+  uint64_t one = 1;
+  ssize_t n = write(s->wake_fd, &one, sizeof one);
+  (void)n; /* a full counter wakes the thread all the same */
+}
+
+static void drain_wake(struct bg_shipper *s)
+{
+  uint64_t v;
+  ssize_t n = read(s->wake_fd, &v, sizeof v);
+  (void)n;
+}
+
+/* LISTEN on bligate_outbox_<schema>; notifications are only hints, the outbox is re-read
+ * after every (re)connect. */
+static void listen_connect(struct bg_shipper *s)
+{
+  if (s->listen && PQstatus(s->listen) == CONNECTION_OK)
+    return;
+  if (s->listen)
+    PQfinish(s->listen);
+  s->listen = PQconnectdb(s->db_url);
+  if (PQstatus(s->listen) != CONNECTION_OK) {
+    PQfinish(s->listen);
+    s->listen = NULL;
+    return;
+  }
+  char chan[96];
+  snprintf(chan, sizeof chan, "bligate_outbox_%s", s->schema);
+  char *ident = PQescapeIdentifier(s->listen, chan, strlen(chan));
+  char sql[160];
+  PGresult *res = NULL;
+  if (ident && bg_fmt(sql, sizeof sql, "LISTEN %s", ident))
+    res = PQexec(s->listen, sql);
+  if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+    PQfinish(s->listen);
+    s->listen = NULL;
+  }
+  PQclear(res);
+  PQfreemem(ident);
+}
+
+static void refresh_backlog(struct bg_shipper *s, struct bg_dbc *c)
+{
+  PGresult *res = bg_dbc_exec(c, "bg_ship_backlog", 0, NULL, NULL);
+  if (res && PQntuples(res) == 1)
+    atomic_store(&s->backlog, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+  PQclear(res);
+}
+
+/* Appends text to a growing buffer. */
+static bool add(char **buf, size_t *len, size_t *cap, const char *t, size_t n)
+{
+  if (*len + n + 1 > *cap) {
+    size_t nc = *cap ? *cap : 8192;
+    while (nc < *len + n + 1)
+      nc *= 2;
+    char *nb = realloc(*buf, nc);
+    if (!nb)
+      return false;
+    *buf = nb;
+    *cap = nc;
+  }
+  memcpy(*buf + *len, t, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+  return true;
+}
+
+/* Audit's reply must acknowledge every event we sent, in order. */
+static bool acknowledged(const struct bg_httpc_resp *resp, int n)
+{
+  json_t *j = bg_httpc_json(resp);
+  json_t *results = json_object_get(j, "results");
+  bool ok = json_is_array(results) && json_array_size(results) == (size_t)n;
+  size_t i;
+  json_t *v;
+  json_array_foreach(results, i, v)
+  {
+    const char *st = json_string_value(json_object_get(v, "status"));
+    ok = ok && st && (!strcmp(st, "appended") || !strcmp(st, "duplicate"));
+  }
+  json_decref(j);
+  return ok;
+}
+
+/* One delivery: >0 rows shipped, 0 nothing to ship, -1 failed (back off). */
+static int ship_batch(struct bg_shipper *s)
+{
+  struct bg_dbc *c = bg_db_acquire(s->db, 2000);
+  if (!c)
+    return -1;
+  refresh_backlog(s, c);
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", s->cfg.batch);
+  const char *p[] = {lim};
+  PGresult *res = bg_dbc_exec(c, "bg_ship_fetch", 1, p, NULL);
+  int n = res ? PQntuples(res) : -1, rc = -1;
+  char *body = NULL, *seqs = NULL;
+  size_t blen = 0, bcap = 0, slen = 0, scap = 0;
+  if (n <= 0) {
+    rc = n < 0 ? -1 : 0;
+    goto out;
+  }
+  bool ok = add(&body, &blen, &bcap, "{\"events\":[", 11) && add(&seqs, &slen, &scap, "{", 1);
+  for (int i = 0; ok && i < n; i++) {
+    const char *ev = PQgetvalue(res, i, 1), *seq = PQgetvalue(res, i, 0);
+    ok = (i == 0 || (add(&body, &blen, &bcap, ",", 1) && add(&seqs, &slen, &scap, ",", 1))) &&
+         add(&body, &blen, &bcap, ev, (size_t)PQgetlength(res, i, 1)) && add(&seqs, &slen, &scap, seq, strlen(seq));
+  }
+  ok = ok && add(&body, &blen, &bcap, "]}", 2) && add(&seqs, &slen, &scap, "}", 1);
+  char tok[4096];
+  if (!ok || !bg_svc_token(s->cfg.svc, tok, sizeof tok)) {
+    if (!s->failing)
+      bg_warn("outbox: no client token for the audit service yet; retrying");
+    s->failing = true;
+    goto out;
+  }
+  struct bg_httpc_req req = {.method = "POST", .url = s->events_url, .bearer = tok,
+                             .content_type = "application/json", .body = body, .body_len = blen,
+                             .connect_timeout_ms = 1000, .timeout_ms = 15000};
+  struct bg_httpc_resp resp;
+  bool sent = bg_httpc_do(&req, &resp);
+  if (!sent || resp.status != 200 || !acknowledged(&resp, n)) {
+    if (!s->failing)
+      bg_warn("outbox: delivery to %s failed (%s); backing off", s->events_url,
+              sent ? (resp.status == 200 ? "incomplete acknowledgement" : "refused") : resp.error);
+    if (sent && resp.status != 200)
+      bg_warn("outbox: audit answered %ld", resp.status);
+    s->failing = true;
+    bg_httpc_resp_free(&resp);
+    goto out;
+  }
+  bg_httpc_resp_free(&resp);
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  const char *pm[] = {seqs, now_s};
+  /* If this fails the rows go again and audit acknowledges them as duplicates. */
+  if (!bg_dbc_run(c, "bg_ship_mark", 2, pm, NULL))
+    goto out;
+  if (s->failing)
+    bg_info("outbox: delivering to the audit service again");
+  s->failing = false;
+  atomic_fetch_add(&s->shipped, (unsigned long long)n);
+  atomic_fetch_sub(&s->backlog, n);
+  rc = n;
+out:
+  if (rc < 0)
+    atomic_fetch_add(&s->failures, 1);
+  PQclear(res);
+  free(body);
+  free(seqs);
+  bg_db_release(c);
+  return rc;
+}
+
+/* Waits for a notification, a wake-up or the timeout. */
+static void wait_for_work(struct bg_shipper *s, int timeout_ms)
+{
+  struct pollfd fds[2] = {{.fd = s->wake_fd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+  int nfds = 1;
+  if (s->listen) {
+    fds[1].fd = PQsocket(s->listen);
+    nfds = fds[1].fd >= 0 ? 2 : 1;
+  }
+  if (poll(fds, (nfds_t)nfds, timeout_ms) > 0) {
+    if (fds[0].revents)
+      drain_wake(s);
+    if (nfds == 2 && fds[1].revents) {
+      if (!PQconsumeInput(s->listen)) {
+        PQfinish(s->listen); /* reconnected (and LISTENed again) on the next round */
+        s->listen = NULL;
+      } else {
+        PGnotify *nt;
+        while ((nt = PQnotifies(s->listen)))
+          PQfreemem(nt);
+      }
+    }
+  }
+}
+
+static void *loop(void *arg)
+{
+  struct bg_shipper *s = arg;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  int backoff = 0;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    bool run = s->running;
+    pthread_mutex_unlock(&s->mu);
+    if (!run)
+      break;
+    listen_connect(s);
+    int n = ship_batch(s);
+    if (n > 0) {
+      pthread_mutex_lock(&s->mu);
+      s->generation++;
+      pthread_cond_broadcast(&s->cv);
+      pthread_mutex_unlock(&s->mu);
+    }
+    if (n < 0) {
+      /* exponential, with jitter so replicas do not retry in step */
+      backoff = backoff ? backoff * 2 : 50;
+      if (backoff > s->cfg.max_backoff_ms)
+        backoff = s->cfg.max_backoff_ms;
+      unsigned char r = 0;
+      bg_random(&r, 1);
+      wait_for_work(s, backoff / 2 + (backoff / 2) * r / 255);
+      continue;
+    }
+    backoff = 0;
+    if (n < s->cfg.batch) /* caught up: sleep until something new */
+      wait_for_work(s, s->cfg.poll_ms);
+  }
+  return NULL;
+}
+
+struct bg_shipper *bg_shipper_start(const struct bg_shipper_cfg *cfg)
+{
+  struct bg_shipper *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->cfg = *cfg;
+  if (s->cfg.batch <= 0)
+    s->cfg.batch = 200;
+  if (s->cfg.poll_ms <= 0)
+    s->cfg.poll_ms = 1000;
+  if (s->cfg.max_backoff_ms <= 0)
+    s->cfg.max_backoff_ms = 2000;
+  s->db_url = strdup(cfg->db_url);
+  s->schema = strdup(cfg->schema);
+  s->service = strdup(cfg->service);
+  s->audit_url = strdup(cfg->audit_url);
+  size_t ul = strlen(cfg->audit_url) + sizeof "/internal/events";
+  s->events_url = malloc(ul);
+  if (s->events_url)
+    snprintf(s->events_url, ul, "%s/internal/events", cfg->audit_url);
+  s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  s->db = s->db_url && s->schema ? bg_db_new(s->db_url, s->schema, 2, ship_stmts,
+                                              sizeof ship_stmts / sizeof ship_stmts[0])
+                                  : NULL;
+  atomic_store(&s->backlog, -1);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->running = true;
+  if (!s->db || !s->events_url || !s->service || !s->audit_url || s->wake_fd < 0 ||
+      pthread_create(&s->thread, NULL, loop, s) != 0) {
+    s->running = false;
+    bg_shipper_stop(s);
+    return NULL;
+  }
+  current = s;
+  bg_info("outbox: shipping %s.outbox to %s", s->schema, s->events_url);
+  return s;
+}
+
+struct bg_shipper *bg_shipper_start_env(const char *service, const char *schema, struct bg_svc *svc)
+{
+  struct bg_shipper_cfg cfg = {
+    .service = service,
+    .schema = schema,
+    .db_url = bg_cfg_str("BLIGATE_DB_URL", NULL),
+    .audit_url = bg_cfg_str("BLIGATE_AUDIT_URL", NULL),
+    .svc = svc,
+    .batch = (int)bg_cfg_long("BLIGATE_OUTBOX_BATCH", 200, 1, 1000),
+    .poll_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_POLL_MS", 1000, 10, 60000),
+    .max_backoff_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_MAX_BACKOFF_MS", 2000, 10, 300000),
+  };
+  return bg_shipper_start(&cfg);
+}
+
+void bg_shipper_stop(struct bg_shipper *s)
+{
+  if (!s)
+    return;
+  pthread_mutex_lock(&s->mu);
+  bool was = s->running;
+  s->running = false;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  if (s->wake_fd >= 0)
+    wake(s);
+  if (was)
+    pthread_join(s->thread, NULL);
+  if (current == s)
+    current = NULL;
+  if (s->listen)
+    PQfinish(s->listen);
+  if (s->wake_fd >= 0)
+    close(s->wake_fd);
+  bg_db_free(s->db);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  free(s->db_url);
+  free(s->schema);
+  free(s->service);
+  free(s->audit_url);
+  free(s->events_url);
+  free(s);
+}
+
+/* 1 shipped, 0 not yet, -1 unknown id or no database */
+static int event_state(struct bg_shipper *s, const char *event_id)
+{
+  struct bg_dbc *c = bg_db_acquire(s->db, 1000);
+  if (!c)
+    return -1;
+  const char *p[] = {event_id};
+  PGresult *res = bg_dbc_exec(c, "bg_ship_state", 1, p, NULL);
+  int st = res && PQntuples(res) == 1 ? (PQgetvalue(res, 0, 0)[0] == 't') : -1;
+  PQclear(res);
+  bg_db_release(c);
+  return st;
+}
+
+bool bg_shipper_flush_event(struct bg_shipper *s, const char *event_id, int timeout_ms)
+{
+  if (!s || !event_id || !bg_uuid_valid(event_id))
+    return false;
+  int64_t deadline = bg_mono_us() + (int64_t)timeout_ms * 1000;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    uint64_t gen = s->generation;
+    pthread_mutex_unlock(&s->mu);
+    int st = event_state(s, event_id);
+    if (st != 0)
+      return st == 1;
+    wake(s);
+    int64_t left = deadline - bg_mono_us();
+    if (left <= 0)
+      return false;
+    /* until the next delivery (or 100 ms, to look again) */
+    pthread_mutex_lock(&s->mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ns = until.tv_nsec + (left < 100000 ? left : 100000) * 1000;
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    while (s->generation == gen && s->running)
+      if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+        break;
+    bool run = s->running;
+    pthread_mutex_unlock(&s->mu);
+    if (!run)
+      return false;
+  }
+}
+
+long long bg_shipper_backlog(struct bg_shipper *s) { return s ? atomic_load(&s->backlog) : -1; }
+
+void bg_shipper_metrics(void *ctx, char **buf, size_t *len, size_t *cap)
+{
+  struct bg_shipper *s = current;
+  if (!s)
+    return;
+  bg_metrics_append(buf, len, cap,
+                    "# HELP bligate_outbox_backlog Outbox events not yet acknowledged by the audit service.\n"
+                    "# TYPE bligate_outbox_backlog gauge\nbligate_outbox_backlog{service=\"%s\"} %lld\n"
+                    "# HELP bligate_outbox_shipped_total Outbox events delivered to the audit service.\n"
+                    "# TYPE bligate_outbox_shipped_total counter\nbligate_outbox_shipped_total{service=\"%s\"} %llu\n"
+                    "# HELP bligate_outbox_failures_total Failed deliveries (audit unreachable or refusing).\n"
+                    "# TYPE bligate_outbox_failures_total counter\nbligate_outbox_failures_total{service=\"%s\"} %llu\n",
+                    s->service, atomic_load(&s->backlog), s->service, atomic_load(&s->shipped), s->service,
+                    atomic_load(&s->failures));
+}
