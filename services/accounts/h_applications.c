@@ -128,7 +128,12 @@ static bool parse_app(struct bg_request *r, struct app_body *b)
     BG_FIELD_END};
   json_t *errors = json_array();
   if (!bg_json_parse_into(b->ack, ack_spec, &ack, errors, "acknowledgements.")) {
-    bg_reply_problem_errors(r, BG_P_VALIDATION, errors, "acknowledgements must state pdpa_read and environment_ready");
+    bool unknown = false;
+    size_t k;
+    json_t *e;
+    json_array_foreach(errors, k, e) unknown |= !strcmp(json_string_value(json_object_get(e, "code")), "unknown");
+    bg_reply_problem_errors(r, unknown ? BG_P_UNKNOWN_FIELD : BG_P_VALIDATION, errors,
+                            "acknowledgements hold exactly pdpa_read and environment_ready");
     return false;
   }
   json_decref(errors);
@@ -591,10 +596,22 @@ void acct_h_apps_resubmit(struct bg_request *r)
     goto done;
   }
   /* the type stays; the rest of the form is sent again */
-  json_object_set_new(r->json, "type", json_string(PQgetvalue(app, 0, PA_TYPE)));
+  const char *type = PQgetvalue(app, 0, PA_TYPE);
+  const char *sent = json_string_value(json_object_get(r->json, "type"));
+  if (json_object_get(r->json, "type") && (!sent || strcmp(sent, type) != 0)) {
+    bg_dbc_rollback(c);
+    bg_reply_field_error(r, BG_P_VALIDATION, "type", "immutable", "a returned application keeps its type");
+    goto done;
+  }
+  json_object_set_new(r->json, "type", json_string(type));
   struct app_body b = {0};
   if (!parse_app(r, &b)) {
     bg_dbc_rollback(c);
+    goto done;
+  }
+  if (b.target_unit_id && strcmp(type, "change_of_duties") != 0) {
+    bg_dbc_rollback(c);
+    bg_reply_field_error(r, BG_P_VALIDATION, "new_unit_id", "unexpected", "only for change_of_duties");
     goto done;
   }
   char now_s[BG_TIME_LEN];
@@ -603,8 +620,14 @@ void acct_h_apps_resubmit(struct bg_request *r)
   const char *target = b.target_unit_id ? b.target_unit_id
                                         : (PQgetisnull(app, 0, PA_TARGET) ? NULL : PQgetvalue(app, 0, PA_TARGET));
   const char *pr[] = {id, items, b.other_text, b.reason, "true", "true", target, now_s};
-  if (!(upd = bg_dbc_exec(c, "pa_resubmit", 8, pr, NULL))) {
-    bg_db_failed(r, c);
+  struct bg_dberr err;
+  if (!(upd = bg_dbc_exec(c, "pa_resubmit", 8, pr, &err))) {
+    if (!strcmp(err.sqlstate, "23503")) {
+      bg_dbc_rollback(c);
+      bg_reply_field_error(r, BG_P_UNIT_UNKNOWN, "new_unit_id", "unknown", "no such unit");
+    } else {
+      bg_db_failed(r, c);
+    }
     goto done;
   }
   json_t *ev = bg_event_new(r, "permission_application.resubmitted", "permission_application", id, "success");
@@ -626,8 +649,10 @@ done:
 
 void acct_h_apps_withdraw(struct bg_request *r)
 {
+  static const struct bg_field none[] = {BG_FIELD_END};
   const char *id;
-  if (!bg_req_uuid_param(r, 0, &id))
+  char unused;
+  if (!bg_req_uuid_param(r, 0, &id) || !bg_json_parse(r, r->json, none, &unused))
     return;
   struct bg_dbc *c = bg_db_for(r, acct.db);
   if (!c)

@@ -283,3 +283,24 @@ def test_demo_grants_came_through_approved_applications(admin, demo):
             app = admin.call("GET", f"/v1/permission-applications/{g[item]['application_id']}")
             assert app["state"] == "approved" and app["applicant_id"] == demo[name]["account_id"]
             assert [d["step"] for d in app["decisions"] if d["decision"] == "approve"][-3:] == [1, 2, 3]
+
+
+def test_resubmission_and_withdraw_refusals(client, person, chain):
+    p = person()
+    me = signed_in(client, p)
+    app = submit(me).json()
+    assert decide(chain["sup"], app["id"], "return", comment="請修正").status_code == 200
+    url = f"/v1/permission-applications/{app['id']}/resubmission"
+    base = {"items": ["C0101"], "reason": "修正後重送", "acknowledgements": ACK}
+    problem(me.post(url, json={**base, "type": "revoke"}), 400, "validation-failed")
+    problem(me.post(url, json={**base, "new_unit_id": p["unit_id"]}), 400, "validation-failed")
+    problem(me.post(url, json={**base, "acknowledgements": {**ACK, "extra": True}}), 400, "unknown-field")
+    problem(me.post(f"/v1/permission-applications/{app['id']}/withdraw", json={"why": "x"}), 400, "unknown-field")
+    assert me.post(f"/v1/permission-applications/{app['id']}/withdraw", json={}).json()["state"] == "withdrawn"
+
+
+def test_change_of_duties_to_an_unknown_unit(client, person, chain):
+    p = person()
+    me = signed_in(client, p)
+    problem(submit(me, "change_of_duties", items=["C0101"], new_unit_id="00000000-0000-4000-8000-000000000000"),
+            422, "unit-unknown")
