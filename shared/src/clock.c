@@ -84,12 +84,17 @@ bool bg_time_parse(const char *s, time_t *out)
     if (!digits(p, 2, &oh))
       return false;
     p += 2;
+    /* +hh, +hhmm or +hh:mm; a colon must be followed by the minutes */
+    if (*p == ':' && !p[1])
+      return false;
     if (*p == ':')
       p++;
     if (*p && !digits(p, 2, &om))
       return false;
     if (*p)
       p += 2;
+    if (oh > 23 || om > 59)
+      return false;
     off = sign * (oh * 3600L + om * 60L);
   } else {
     return false;

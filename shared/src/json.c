@@ -78,6 +78,8 @@ bool bg_json_parse_into(const json_t *obj, const struct bg_field *spec, void *ou
     snprintf(fname, sizeof fname, "%s%s", prefix, f->name);
     if (f->type == BG_F_BOOL)
       *(int *)slot = -1;
+    else if (f->type != BG_F_INT) /* strings and JSON values: NULL when absent, as json.h says */
+      *(void **)slot = NULL;
     if (!val || json_is_null(val)) {
       if (f->required)
         bg_field_err(errors, fname, "required", "this field is required");

@@ -126,7 +126,11 @@ unsigned char *bg_b64_decode(const char *s, size_t *out_len)
       acc &= (1u << bits) - 1;
     }
   }
-  if (bits >= 6 || pad > 2) { /* a lone trailing symbol cannot encode a byte */
+  /* A lone trailing symbol cannot encode a byte; leftover bits must be zero and padding, if
+   * any, must complete the last quantum: one encoding per byte string, so a signature cannot
+   * be spelt two ways. */
+  size_t symbols = j * 4 / 3 + (bits ? 1 : 0);
+  if (bits >= 6 || pad > 2 || acc != 0 || (pad && (symbols + (size_t)pad) % 4 != 0)) {
     free(out);
     return NULL;
   }
@@ -171,7 +175,8 @@ bool bg_ct_eq(const void *a, size_t alen, const void *b, size_t blen)
 
 bool bg_parse_long(const char *s, long min, long max, long *out)
 {
-  if (!s || !*s)
+  /* digits with an optional minus: no spaces, no plus sign */
+  if (!s || !((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
     return false;
   char *end;
   errno = 0;
