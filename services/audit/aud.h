@@ -43,6 +43,7 @@ struct aud_entry {
   /* out */
   enum { AUD_APPENDED, AUD_DUPLICATE, AUD_CONFLICT } status;
   int64_t index;
+  long dup_of; /* an earlier entry of the same batch with this id, or -1 */
 };
 
 /* Canonicalises and hashes e->ev (adding "source"); false with *why on an event without a

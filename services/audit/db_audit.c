@@ -203,6 +203,7 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
     goto out;
   for (size_t i = 0; i < n; i++) {
     e[i].status = AUD_APPENDED;
+    e[i].dup_of = -1;
     for (int row = 0; row < PQntuples(res); row++) {
       if (strcmp(PQgetvalue(res, row, 0), e[i].event_id) != 0)
         continue;
@@ -216,7 +217,7 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
       if (strcmp(e[j].event_id, e[i].event_id) != 0)
         continue;
       e[i].status = !memcmp(e[j].leaf, e[i].leaf, AUD_HASH_LEN) ? AUD_DUPLICATE : AUD_CONFLICT;
-      e[i].index = e[j].index;
+      e[i].dup_of = (long)j;
     }
     if (e[i].status == AUD_CONFLICT)
       *conflict = true;
@@ -237,6 +238,9 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
     json_array_append_new(records, record_json(&e[i]));
     added++;
   }
+  for (size_t i = 0; i < n; i++)
+    if (e[i].dup_of >= 0)
+      e[i].index = e[e[i].dup_of].index;
   if (added) {
     char now_s[BG_TIME_LEN];
     bg_time_fmt(bg_now(), now_s);
