@@ -96,6 +96,48 @@ def _group(pid):
             "threads": sum(x["threads"] for x in items)}
 
 
+def _ticks(pid, children_reaped=False):
+    """utime + stime of a process (all its threads), plus the reaped children's when asked."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    rest = stat[stat.rfind(")") + 2:].split()
+    t = int(rest[11]) + int(rest[12])          # utime, stime (fields 14, 15)
+    if children_reaped:
+        t += int(rest[13]) + int(rest[14])     # cutime, cstime (fields 16, 17)
+    return t
+
+
+def _machine_busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait
+    return sum(v) - v[3] - v[4]
+
+
+def cmd_cpu(a):
+    run = os.path.join(a.var, "run")
+    groups = {}
+    for name in sorted(os.listdir(run)) if os.path.isdir(run) else []:
+        if not name.endswith(".pid"):
+            continue
+        pid = _read_pid(os.path.join(run, name))
+        if pid is None:
+            continue
+        svc = name[:-4]
+        if svc == "nginx":
+            groups[svc] = _ticks(pid, True) + sum(_ticks(k) for k in _children(pid))
+        else:
+            groups[svc] = _ticks(pid)
+    pg = _read_pid(os.path.join(a.var, "pg", "postmaster.pid"))
+    if pg:
+        groups["postgres"] = _ticks(pg, True) + sum(_ticks(k) for k in _children(pg))
+    print(json.dumps({"hz": os.sysconf("SC_CLK_TCK"), "machine_busy": _machine_busy(),
+                      "ncpu": os.cpu_count(), "groups": groups}))
+
+
 def cmd_rss(a):
     run = os.path.join(a.var, "run")
     rows = []
@@ -162,8 +204,51 @@ def parse_login(path):
                 return {"rate": float(kv["rate"]), "p50": float(kv["p50_ms"]),
                         "p90": float(kv["p90_ms"]), "p99": float(kv["p99_ms"]),
                         "max": float(kv["max_ms"]), "logins": int(kv["logins"]),
-                        "failures": int(kv["failures"]), "accounts": int(kv["accounts"])}
+                        "failures": int(kv["failures"]), "accounts": int(kv["accounts"]),
+                        "attempts_all": int(kv.get("attempts_all", kv["logins"]))}
     return None
+
+
+def cpu_per_op(dirpath, name, ops):
+    """CPU per operation (µs) of each stack group and of the load generator, from the
+    snapshots bench/run took around the measurement, and how busy the rest of the machine was
+    (cores). None when the snapshots are missing."""
+    try:
+        with open(os.path.join(dirpath, name + ".cpu0")) as f:
+            c0 = json.load(f)
+        with open(os.path.join(dirpath, name + ".cpu1")) as f:
+            c1 = json.load(f)
+    except (OSError, ValueError):
+        return None
+    elapsed = gen = None
+    try:
+        with open(os.path.join(dirpath, name + ".time")) as f:
+            e, u, sy = f.read().split()[-3:]
+        elapsed, gen = float(e), float(u) + float(sy)
+    except (OSError, ValueError):
+        pass
+    hz = float(c1["hz"])
+    per = {}
+    for g, t1 in c1["groups"].items():
+        t0 = c0["groups"].get(g, 0)
+        per[g] = (t1 - t0) / hz
+    busy = (c1["machine_busy"] - c0["machine_busy"]) / hz
+    out = {"ops": ops, "elapsed": elapsed}
+    if ops:
+        out["us"] = {g: v / ops * 1e6 for g, v in per.items()}
+        out["gen_us"] = gen / ops * 1e6 if gen is not None else None
+    if elapsed:
+        ours = sum(per.values()) + (gen or 0)
+        out["busy_cores"] = busy / elapsed
+        out["other_cores"] = max(0.0, (busy - ours) / elapsed)
+    return out
+
+
+def cmd_busy(a):
+    import time
+    b0 = _machine_busy()
+    time.sleep(a.seconds)
+    print("%.2f" % ((_machine_busy() - b0) / os.sysconf("SC_CLK_TCK") / a.seconds))
 
 
 # ------------------------------------------------------------------ summary
@@ -186,9 +271,14 @@ def cmd_summary(a):
     for kind, label, param, raw in rows:
         path = raw if os.path.isabs(raw) else os.path.join(a.dir, raw)
         if kind == "wrk":
-            wrk.append((label, int(param), parse_wrk(path)))
+            r = parse_wrk(path)
+            r["cpu"] = cpu_per_op(a.dir, raw, r["requests"])
+            wrk.append((label, int(param), r))
         elif kind == "login":
-            login.append((label, int(param), parse_login(path)))
+            r = parse_login(path)
+            if r:
+                r["cpu"] = cpu_per_op(a.dir, raw, r["attempts_all"])
+            login.append((label, int(param), r))
     rss = []
     rss_path = os.path.join(a.dir, "rss.jsonl")
     if os.path.exists(rss_path):
@@ -263,6 +353,33 @@ def cmd_summary(a):
                             "**met**" if r["rate"] >= TARGET_LOGINS else "**missed**",
                             " (%d failed logins)" % r["failures"] if r["failures"] else ""))
 
+    cpu_rows = [(names.get(l, l), "%d conn." % c, r) for l, c, r in wrk] + \
+        [(lnames.get(l, l) + " logins", "%d thr." % t, r) for l, t, r in login if r]
+    if any(r.get("cpu") for _, _, r in cpu_rows):
+        groups = sorted({g for _, _, r in cpu_rows if r.get("cpu") and "us" in r["cpu"]
+                         for g in r["cpu"]["us"]})
+        w("## Where the CPU goes (µs of CPU per request or per login)")
+        w("")
+        w("From /proc: the processes' user + system time over the measurement divided by the "
+          "requests (logins) made; the load generator's from /usr/bin/time. The ceiling column "
+          "is what %d cores could serve if only the stack used them. \"other\" is CPU used by "
+          "processes outside the benchmark during the row (cores): when it is not near 0 the row "
+          "is disturbed." % (os.cpu_count() or 1))
+        w("")
+        w("| row | | %s | stack total | load generator | ceiling /s | machine busy | other |" %
+          " | ".join(groups))
+        w("|---|---|%s---:|---:|---:|---:|---:|" % ("---:|" * len(groups)))
+        for name, param, r in cpu_rows:
+            c = r.get("cpu")
+            if not c or "us" not in c:
+                continue
+            tot = sum(c["us"].get(g, 0) for g in groups)
+            w("| %s | %s | %s | %.0f | %s | %s | %s | %s |" % (
+                name, param, " | ".join("%.0f" % c["us"].get(g, 0) for g in groups), tot,
+                _f(c.get("gen_us")), _f((os.cpu_count() or 1) * 1e6 / tot if tot else None),
+                _f(c.get("busy_cores"), "%.2f"), _f(c.get("other_cores"), "%.2f")))
+        w("")
+
     if rss:
         w("## Memory")
         w("")
@@ -307,6 +424,12 @@ def main():
     p.add_argument("--var", required=True)
     p.add_argument("--phase", required=True)
     p.set_defaults(fn=cmd_rss)
+    p = sub.add_parser("busy")
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.set_defaults(fn=cmd_busy)
+    p = sub.add_parser("cpu")
+    p.add_argument("--var", required=True)
+    p.set_defaults(fn=cmd_cpu)
     p = sub.add_parser("summary")
     p.add_argument("--dir", required=True)
     p.add_argument("--out")
