@@ -26,6 +26,8 @@ int cli_cmd_login(const struct cli_opts *o);
 int cli_cmd_whoami(const struct cli_opts *o);
 int cli_cmd_logout(const struct cli_opts *o);
 int cli_cmd_refresh(const struct cli_opts *o);
+/* audit_verify.c: `bligate audit verify|verify-consistency ...` (argv[0] is "audit") */
+int cli_audit_main(int argc, char **argv);
 
 /* ---- api.c: calls to the gateway ---- */
 struct cli_reply {

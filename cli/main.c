@@ -232,6 +232,8 @@ int main(int argc, char **argv)
       usage(stdout);
     return CLI_OK;
   }
+  if (strcmp(first, "audit") == 0) /* offline verification: its own options (audit_verify.c) */
+    return cli_audit_main(argc - 1, argv + 1);
   const struct cli_command *c = find_command(first);
   if (!c) {
     fprintf(stderr, "bligate: unknown %s %s\n", first[0] == '-' ? "option" : "command", first);
