@@ -1,0 +1,134 @@
+"""The outbox shipper (issue 5): accounts' events reach the audit log without loss while the
+audit service is down and restarted, and when accounts itself restarts in between; re-sent
+events are acknowledged, not appended twice; the backlog is a metric; order is kept."""
+
+import os
+import pathlib
+import re
+import subprocess
+import time
+
+import pytest
+import requests
+
+from bligate_dev.contract import Contract
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CONTRACT = Contract(str(REPO / "openapi" / "build" / "internal.yaml"))
+
+
+def sql(stack, query):
+    out = subprocess.run(["psql", stack["BLIGATE_DB_SUPER_URL"], "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", query],
+                         check=True, capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def stack_cmd(stack, *args):
+    env = dict(os.environ, BLIGATE_VAR=stack["BLIGATE_VAR"])
+    r = subprocess.run([str(REPO / "scripts" / "stack"), *args], env=env, capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def backlog(client, stack, contract=None):
+    # /metrics is in the internal contract; the client fixture checks against the public one
+    r = requests.get(stack["BLIGATE_ACCOUNTS_URL"] + "/metrics", timeout=10)
+    CONTRACT.validate("GET", "/metrics", r.status_code, r.headers, r.content)
+    text = r.text
+    m = re.search(r'^bligate_outbox_backlog\{service="accounts"\} (-?\d+)$', text, re.M)
+    assert m, text
+    return int(m.group(1))
+
+
+def poll(what, fn, seconds=30):
+    deadline = time.monotonic() + seconds
+    while True:
+        got = fn()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def outbox_since(stack, seq):
+    return [tuple(r.split("|")) for r in sql(stack, f"SELECT seq, event_id, shipped_at IS NOT NULL FROM accounts.outbox"
+                                                    f" WHERE seq > {seq} ORDER BY seq")]
+
+
+def last_seq(stack):
+    return int(sql(stack, "SELECT coalesce(max(seq), 0) FROM accounts.outbox")[0])
+
+
+def on_log(stack, ids):
+    """event_id → (count on the log, smallest index)"""
+    if not ids:
+        return {}
+    rows = sql(stack, "SELECT event_id, count(*), min(idx) FROM audit.events WHERE event_id IN (" +
+               ",".join(f"'{i}'" for i in ids) + ") GROUP BY event_id")
+    return {r.split("|")[0]: (int(r.split("|")[1]), int(r.split("|")[2])) for r in rows}
+
+
+def all_delivered_once(stack, ids):
+    got = on_log(stack, ids)
+    return len(got) == len(ids) and all(n == 1 for n, _ in got.values())
+
+
+def make_activity(person, admin, client):
+    """Logins, logouts and account changes: each writes accounts outbox rows."""
+    for _ in range(3):
+        p = person()
+        c = client()
+        c.login(p["cert"], p["key"])
+        c.logout()
+        admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"title": "組長"})
+
+
+def test_nothing_is_lost_while_audit_is_down(stack, client, person, admin):
+    start = last_seq(stack)
+    stack_cmd(stack, "stop-service", "audit")
+    try:
+        make_activity(person, admin, client)  # accounts keeps working without audit
+        rows = outbox_since(stack, start)
+        assert len(rows) >= 12 and not any(shipped == "t" for _, _, shipped in rows)
+        poll("the backlog metric to show the waiting events", lambda: backlog(client, stack) >= len(rows))
+        assert on_log(stack, [i for _, i, _ in rows]) == {}
+    finally:
+        stack_cmd(stack, "start-service", "audit")
+    ids = [i for _, i, _ in rows]
+    poll("every event on the log exactly once", lambda: all_delivered_once(stack, ids))
+    poll("the backlog to drain", lambda: backlog(client, stack) == 0)
+    # in the order accounts wrote them
+    got = on_log(stack, ids)
+    assert [got[i][1] for i in ids] == sorted(got[i][1] for i in ids)
+    assert all(s == "t" for _, _, s in outbox_since(stack, start)[:len(rows)])
+
+
+def test_nothing_is_lost_across_a_restart_of_accounts_either(stack, client, person, admin):
+    start = last_seq(stack)
+    stack_cmd(stack, "stop-service", "audit")
+    try:
+        make_activity(person, admin, client)
+        rows = outbox_since(stack, start)
+        # accounts goes down with its backlog unshipped, and comes back before audit does
+        stack_cmd(stack, "restart-service", "accounts")
+        assert not any(s == "t" for _, _, s in outbox_since(stack, start)[:len(rows)])
+    finally:
+        stack_cmd(stack, "start-service", "audit")
+    ids = [i for _, i, _ in rows]
+    poll("every event on the log exactly once", lambda: all_delivered_once(stack, ids))
+
+
+def test_resent_events_are_appended_once(stack, client, person, admin):
+    make_activity(person, admin, client)
+    poll("the backlog to drain", lambda: backlog(client, stack) == 0)
+    rows = outbox_since(stack, last_seq(stack) - 8)
+    ids = [i for _, i, _ in rows]
+    before = on_log(stack, ids)
+    assert all(n == 1 for n, _ in before.values()) and len(before) == len(ids)
+    # as after a crash between audit's acknowledgement and the outbox update: sent again
+    sql(stack, "UPDATE accounts.outbox SET shipped_at = NULL WHERE event_id IN (" +
+        ",".join(f"'{i}'" for i in ids) + ")")
+    poll("the re-sent rows to be acknowledged",
+         lambda: sql(stack, "SELECT count(*) FROM accounts.outbox WHERE shipped_at IS NULL AND event_id IN (" +
+                     ",".join(f"'{i}'" for i in ids) + ")") == ["0"])
+    assert on_log(stack, ids) == before  # same indices, one copy each
