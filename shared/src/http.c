@@ -2,6 +2,7 @@
  * libpq and libcurl (PITFALLS.md). Everything common to all endpoints happens here. */
 #include "bligate/http.h"
 #include "bligate/clock.h"
+#include "bligate/config.h"
 #include "bligate/idempotency.h"
 #include "bligate/json.h"
 #include "bligate/log.h"
@@ -712,7 +713,26 @@ static void request_free(struct bg_request *r)
   free(r);
 }
 
-static char *client_address(struct MHD_Connection *conn)
+/* Is peer one of the gateways whose X-Forwarded-For we believe? Loopback always (the stack's
+ * nginx); elsewhere the addresses an operator lists in BLIGATE_TRUSTED_PROXIES. */
+static bool trusted_proxy(const struct bg_server *s, const char *peer, bool loopback)
+{
+  if (loopback)
+    return true;
+  const char *list = s->cfg.trusted_proxies;
+  size_t n = strlen(peer);
+  for (const char *p = list; p && *p;) {
+    while (*p == ',' || *p == ' ')
+      p++;
+    size_t len = strcspn(p, ", ");
+    if (len == n && len && strncmp(p, peer, n) == 0)
+      return true;
+    p += len;
+  }
+  return false;
+}
+
+static char *client_address(const struct bg_server *s, struct MHD_Connection *conn)
 {
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   char peer[INET6_ADDRSTRLEN] = "";
@@ -728,8 +748,11 @@ static char *client_address(struct MHD_Connection *conn)
       loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
     }
   }
-  /* Behind our gateway (on loopback) the client is the last X-Forwarded-For hop nginx added. */
-  const char *xff = loopback ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For") : NULL;
+  /* Behind our gateway the client is the last X-Forwarded-For hop nginx added; from anyone
+   * else the header is the client's own claim and is ignored. */
+  const char *xff = trusted_proxy(s, peer, loopback)
+                      ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For")
+                      : NULL;
   if (xff && *xff) {
     const char *last = strrchr(xff, ',');
     last = last ? last + 1 : xff;
@@ -758,7 +781,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->service = s->cfg.ctx;
     r->method = method;
     r->path = strdup(url);
-    r->client_addr = client_address(conn);
+    r->client_addr = client_address(s, conn);
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (sane_request_id(rid))
       snprintf(r->request_id, sizeof r->request_id, "%s", rid);
@@ -829,6 +852,8 @@ struct bg_server *bg_server_start(const struct bg_server_cfg *cfg)
   if (!s)
     return NULL;
   s->cfg = *cfg;
+  if (!s->cfg.trusted_proxies)
+    s->cfg.trusted_proxies = bg_cfg_str("BLIGATE_TRUSTED_PROXIES", "");
   if (!s->cfg.max_body)
     s->cfg.max_body = 1u << 20;
   if (!s->cfg.max_conns)

@@ -138,9 +138,12 @@ struct bg_server_cfg {
   bool test_clock;          /* expose POST /internal/test/clock */
   unsigned expired_leeway_s; /* for BG_R_EXPIRED_OK routes */
   struct bg_db *idem_db;     /* where BG_R_IDEMPOTENT routes keep their keys */
+  /* Comma-separated addresses of gateways whose X-Forwarded-For is believed (loopback always). */
+  const char *trusted_proxies;
 };
 
 struct bg_server;
+/* Starts serving. Reads BLIGATE_TRUSTED_PROXIES when cfg->trusted_proxies is NULL. */
 struct bg_server *bg_server_start(const struct bg_server_cfg *cfg);
 /* Blocks until SIGINT/SIGTERM; then stops accepting and waits for in-flight requests. */
 void bg_server_wait(struct bg_server *s);
