@@ -30,7 +30,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,11 +78,14 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
 {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "loginbench: ");
-  fprintf(stderr, fmt, arg);
+  vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
+  va_end(ap);
   exit(2);
 }
 
@@ -409,7 +412,7 @@ int main(int argc, char **argv)
     die("refusing %s: loopback addresses only", g_url);
 
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-    die("%s", "curl_global_init failed");
+    die("curl_global_init failed");
   load_accounts(accounts);
   if (g_nacc < g_threads)
     fprintf(stderr, "loginbench: warning: %d accounts for %d threads: some threads share accounts\n", g_nacc,
@@ -422,7 +425,7 @@ int main(int argc, char **argv)
   for (int i = 0; i < g_threads; i++) {
     ws[i].id = i;
     if (pthread_create(&ws[i].th, NULL, run_worker, &ws[i]) != 0)
-      die("%s", "pthread_create failed");
+      die("pthread_create failed");
   }
   long ok = 0, failed = 0, attempts = 0, sc[6] = {0};
   size_t nlat = 0;

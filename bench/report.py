@@ -299,10 +299,11 @@ def cmd_summary(a):
 
     static = {c: r for (l, c, r) in wrk if l == "nginx-static"}
     best_static = max((r["rps"] or 0 for r in static.values()), default=0)
-    w("## HTTP throughput (wrk, %s)" % (a.wrk_desc or "2 threads"))
-    w("")
-    w("| target | connections | req/s | p50 ms | p90 ms | p99 ms | vs nginx static | non-2xx | socket errors |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    if wrk:
+        w("## HTTP throughput (wrk, %s)" % (a.wrk_desc or "2 threads"))
+        w("")
+        w("| target | connections | req/s | p50 ms | p90 ms | p99 ms | vs nginx static | non-2xx | socket errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     names = {"nginx-static": "nginx static file `/bench/static.json`",
              "me-direct": "`GET /v1/auth/me` on accounts (direct)",
              "me-gateway": "`GET /v1/auth/me` through the gateway"}
@@ -314,7 +315,8 @@ def cmd_summary(a):
             _f(r["p90"], "%.2f"), _f(r["p99"], "%.2f"),
             "—" if label == "nginx-static" else _f(ratio * 100 if ratio else None, "%.0f %%"),
             r["non2xx"], r["errors"]))
-    w("")
+    if wrk:
+        w("")
 
     verdicts = []
     me = [(c, r) for (l, c, r) in wrk if l == "me-direct"]
@@ -329,10 +331,11 @@ def cmd_summary(a):
                             "**met**" if ratio >= TARGET_RATIO else "**missed**",
                             " (some replies were not 2xx or had socket errors: not valid)" if bad else ""))
 
-    w("## Certificate logins (bench/loginbench: challenge + ECDSA signature + session, end to end)")
-    w("")
-    w("| target | threads | accounts | logins/s | p50 ms | p90 ms | p99 ms | max ms | failures |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    if login:
+        w("## Certificate logins (bench/loginbench: challenge + ECDSA signature + session, end to end)")
+        w("")
+        w("| target | threads | accounts | logins/s | p50 ms | p90 ms | p99 ms | max ms | failures |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     lnames = {"login-direct": "accounts (direct)", "login-gateway": "through the gateway"}
     for label, threads, r in login:
         if r is None:
@@ -341,7 +344,8 @@ def cmd_summary(a):
         w("| %s | %d | %d | %s | %.2f | %.2f | %.2f | %.2f | %d |" % (
             lnames.get(label, label), threads, r["accounts"], _f(r["rate"]), r["p50"], r["p90"],
             r["p99"], r["max"], r["failures"]))
-    w("")
+    if login:
+        w("")
     for label in ("login-direct", "login-gateway"):
         runs = [(t, r) for (l, t, r) in login if l == label and r]
         if not runs:
