@@ -132,3 +132,36 @@ def test_resent_events_are_appended_once(stack, client, person, admin):
          lambda: sql(stack, "SELECT count(*) FROM accounts.outbox WHERE shipped_at IS NULL AND event_id IN (" +
                      ",".join(f"'{i}'" for i in ids) + ")") == ["0"])
     assert on_log(stack, ids) == before  # same indices, one copy each
+
+
+def flush(stack, timeout_ms):
+    """Runs the synchronous path (tests/tools/test_shipper_flush.c) with the accounts identity."""
+    var = stack["BLIGATE_VAR"]
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0",
+               BLIGATE_DB_URL=f"host=127.0.0.1 port={stack['BLIGATE_PG_PORT']} dbname=bligate user=bligate_accounts",
+               BLIGATE_AUDIT_URL=stack["BLIGATE_AUDIT_URL"], BLIGATE_ACCOUNTS_URL=stack["BLIGATE_ACCOUNTS_URL"],
+               BLIGATE_CLIENT_ID="accounts", BLIGATE_CLIENT_SECRET_FILE=f"{var}/secrets/accounts.client-secret")
+    r = subprocess.run([os.path.join(os.environ["BLIGATE_BIN_DIR"], "bligate-test-shipper-flush"), str(timeout_ms)],
+                       env=env, capture_output=True, text=True, timeout=timeout_ms / 1000 + 60)
+    assert r.returncode in (0, 1), r.stderr
+    import json
+    return r.returncode, json.loads(r.stdout.splitlines()[-1])  # after the shipper's own log lines
+
+
+def test_flush_waits_until_the_event_is_on_the_log(stack):
+    rc, out = flush(stack, 10000)
+    assert rc == 0 and out["flushed"] is True, out
+    # when it returns, the event is on the log already (no waiting here)
+    assert sql(stack, f"SELECT count(*) FROM audit.events WHERE event_id = '{out['event_id']}'") == ["1"]
+
+
+def test_flush_fails_closed_while_audit_is_down(stack):
+    stack_cmd(stack, "stop-service", "audit")
+    try:
+        rc, out = flush(stack, 1500)
+        assert rc == 1 and out["flushed"] is False and out["ms"] >= 1500, out
+        assert sql(stack, f"SELECT shipped_at IS NULL FROM accounts.outbox WHERE event_id = '{out['event_id']}'") == ["t"]
+    finally:
+        stack_cmd(stack, "start-service", "audit")
+    # not lost: the accounts service's own shipper delivers it once audit is back
+    poll("the event to arrive", lambda: all_delivered_once(stack, [out["event_id"]]))
