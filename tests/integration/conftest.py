@@ -89,13 +89,20 @@ def admin(login):
 
 @pytest.fixture
 def clock(stack):
-    """Moves the accounts service's clock (BLIGATE_TEST_CLOCK=1) and puts it back afterwards."""
-    url = stack["BLIGATE_ACCOUNTS_URL"] + "/internal/test/clock"
+    """Moves the accounts service's clock (BLIGATE_TEST_CLOCK=1) and puts it back afterwards;
+    returns accounts' reply. The workflow service's clock moves with it when workflow runs:
+    its request windows follow the same time as the tokens accounts issues."""
+    urls = [stack["BLIGATE_ACCOUNTS_URL"] + "/internal/test/clock"]
+    if "workflow" in stack.get("BLIGATE_SERVICES", "").split():
+        urls.append(stack["BLIGATE_WORKFLOW_URL"] + "/internal/test/clock")
 
     def set_offset(seconds):
-        r = requests.post(url, json={"offset_seconds": int(seconds)}, timeout=10)
-        assert r.status_code == 200, r.text
-        return r.json()
+        replies = []
+        for url in urls:
+            r = requests.post(url, json={"offset_seconds": int(seconds)}, timeout=10)
+            assert r.status_code == 200, r.text
+            replies.append(r.json())
+        return replies[0]
 
     yield set_offset
     set_offset(0)

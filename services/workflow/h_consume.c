@@ -1,0 +1,271 @@
+/* Consumption for the proxy (DESIGN.md §4 step 3): before a BLI query, bliproxy takes one use
+ * of (request, subject, item) for the querier, or is refused with a code that says why; an
+ * upstream failure gives the use back. Internal: a client token with scope requests:consume. */
+#include "wf.h"
+#include "bligate/bli_items.h"
+#include "bligate/clock.h"
+#include "bligate/events.h"
+#include "bligate/json.h"
+#include "bligate/svc.h"
+#include "bligate/util.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct consume_body {
+  const char *querier_id, *subject_id, *national_id, *item;
+};
+
+static bool item_listed(const char *items_json, const char *item)
+{
+  json_t *a = json_loads(items_json, 0, NULL);
+  bool found = false;
+  size_t i;
+  json_t *v;
+  json_array_foreach(a, i, v) found |= json_is_string(v) && !strcmp(json_string_value(v), item);
+  json_decref(a);
+  return found;
+}
+
+static json_t *subject_event(PGresult *s, int hmac_col, int mask_col)
+{
+  return json_pack("{s:s, s:s}", "id_hmac", PQgetvalue(s, 0, hmac_col), "id_masked", PQgetvalue(s, 0, mask_col));
+}
+
+/* After a use is taken or given back, a linked Form 3 application is closed when every
+ * (subject, item) has been queried, and opened again when a release undoes that. */
+static bool follow_completion(struct bg_request *r, struct bg_dbc *c, const char *request_id, const char *now_s)
+{
+  const char *p[] = {request_id};
+  PGresult *done = bg_dbc_exec(c, "qr_all_done", 1, p, NULL);
+  PGresult *app = done ? bg_dbc_exec(c, "ea_by_request", 1, p, NULL) : NULL;
+  bool ok = done && app;
+  if (ok && PQntuples(app) == 1) {
+    bool all = PQgetvalue(done, 0, 0)[0] == 't';
+    const char *state = PQgetvalue(app, 0, 1);
+    bool completed = !strcmp(state, "closed") && !PQgetisnull(app, 0, 2) && !strcmp(PQgetvalue(app, 0, 2), "completed");
+    const char *to = NULL, *reason = NULL;
+    if (all && !strcmp(state, "approved")) {
+      to = "closed";
+      reason = "completed";
+    } else if (!all && completed) {
+      to = "approved";
+    }
+    if (to) {
+      const char *ps[] = {PQgetvalue(app, 0, 0), to, reason, now_s};
+      json_t *ev = bg_event_new(r, "external_application.state_changed", "external_application",
+                                PQgetvalue(app, 0, 0), "success");
+      json_object_set_new(json_object_get(ev, "details"), "state", json_string(to));
+      json_object_set_new(json_object_get(ev, "details"), "close_reason", reason ? json_string(reason) : json_null());
+      ok = bg_dbc_run(c, "ea_set_state", 4, ps, NULL) && bg_outbox_add(c, ev);
+    }
+  }
+  PQclear(done);
+  PQclear(app);
+  return ok;
+}
+
+void wf_h_consume(struct bg_request *r)
+{
+  static const struct bg_field spec[] = {
+    BG_FIELD("querier_id", BG_F_UUID, true, struct consume_body, querier_id),
+    BG_FIELD("subject_id", BG_F_UUID, false, struct consume_body, subject_id),
+    BG_FIELD("national_id", BG_F_NATIONAL_ID, false, struct consume_body, national_id),
+    BG_FIELD("item", BG_F_STRING, true, struct consume_body, item, .min = 1, .max = 16),
+    BG_FIELD_END};
+  const char *id;
+  if (!bg_req_uuid_param(r, 0, &id))
+    return;
+  struct consume_body b = {0};
+  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)))
+    return;
+  if (!b.subject_id == !b.national_id) {
+    bg_reply_field_error(r, BG_P_VALIDATION, b.subject_id ? "national_id" : "subject_id", "exclusive",
+                         "name the subject by exactly one of subject_id and national_id");
+    return;
+  }
+  char hmac[65];
+  if (b.national_id && !bg_id_hmac(b.national_id, hmac)) {
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    return;
+  }
+  struct bg_dbc *c = bg_db_for(r, wf.db);
+  if (!c)
+    return;
+  char now_s[BG_TIME_LEN], cid[BG_UUID_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  bg_uuid_v4(cid);
+  const char *p[] = {id, now_s};
+  PGresult *q = NULL, *s = NULL, *u = NULL;
+  char *nid = NULL;
+  if (!bg_dbc_begin(c) || !(q = bg_dbc_exec(c, "qr_share", 2, p, NULL)))
+    goto failed;
+  /* refusals, in this order, each with its own code */
+  enum bg_problem refuse = BG_P__COUNT;
+  const char *state = PQntuples(q) ? PQgetvalue(q, 0, QR_STATE) : "";
+  if (PQntuples(q) == 0)
+    refuse = BG_P_NOT_FOUND;
+  else if (!strcmp(state, "expired"))
+    refuse = BG_P_REQUEST_EXPIRED;
+  else if (strcmp(state, "approved") != 0)
+    refuse = BG_P_REQUEST_NOT_APPROVED;
+  else if (strcmp(PQgetvalue(q, 0, QR_QUERIER), b.querier_id) != 0)
+    refuse = BG_P_NOT_REQUEST_QUERIER;
+  if (refuse == BG_P__COUNT) {
+    const char *ps[] = {id, b.subject_id ? b.subject_id : hmac};
+    if (!(s = bg_dbc_exec(c, b.subject_id ? "qs_by_id" : "qs_by_hmac", 2, ps, NULL)))
+      goto failed;
+    if (PQntuples(s) == 0)
+      refuse = BG_P_SUBJECT_NOT_ON_REQUEST;
+    else if (!item_listed(PQgetvalue(s, 0, 5), b.item))
+      refuse = BG_P_ITEM_NOT_ON_REQUEST;
+  }
+  if (refuse == BG_P__COUNT) {
+    /* the one atomic step: of racing takers of the last use, exactly one gets the row */
+    const char *pu[] = {PQgetvalue(s, 0, 0), b.item};
+    if (!(u = bg_dbc_exec(c, "qu_take", 2, pu, NULL)))
+      goto failed;
+    if (PQntuples(u) == 0)
+      refuse = BG_P_USES_EXHAUSTED;
+  }
+  if (refuse != BG_P__COUNT) {
+    bg_dbc_rollback(c);
+    if (refuse == BG_P_NOT_FOUND)
+      bg_reply_problem(r, refuse, "no such query request");
+    else if (refuse == BG_P_REQUEST_EXPIRED || refuse == BG_P_REQUEST_NOT_APPROVED)
+      bg_reply_problem(r, refuse, "the request is %s", state);
+    else
+      bg_reply_problem(r, refuse, NULL);
+    goto done;
+  }
+  const char *client = r->token.sub + (strncmp(r->token.sub, "client:", 7) ? 0 : 7);
+  const char *pc[] = {cid, id, PQgetvalue(s, 0, 0), b.item, b.querier_id, client, now_s};
+  if (!bg_dbc_run(c, "qc_insert", 7, pc, NULL))
+    goto failed;
+  long used = 0, max = 0;
+  bg_parse_long(PQgetvalue(u, 0, 0), 0, 100, &used);
+  bg_parse_long(PQgetvalue(u, 0, 1), 0, 100, &max);
+  json_t *purpose = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s}", "form", "F2", "registration_no",
+                              PQgetvalue(q, 0, QR_NO), "legal_basis", "id", PQgetvalue(q, 0, QR_LB_ID), "code",
+                              PQgetvalue(q, 0, QR_LB_CODE), "law_name", PQgetvalue(q, 0, QR_LB_NAME), "article",
+                              PQgetvalue(q, 0, QR_ARTICLE), "case_reference", PQgetvalue(q, 0, QR_CASE));
+  json_t *ev = bg_event_new(r, "query_request.use_consumed", "query_request", id, "success");
+  json_object_set_new(ev, "subject", subject_event(s, 4, 2));
+  json_object_set(ev, "purpose", purpose);
+  json_t *d = json_object_get(ev, "details");
+  json_object_set_new(d, "consumption_id", json_string(cid));
+  json_object_set_new(d, "querier_id", json_string(b.querier_id));
+  json_object_set_new(d, "item", json_string(b.item));
+  json_object_set_new(d, "used", json_integer(used));
+  json_object_set_new(d, "max_uses", json_integer(max));
+  bool linked = !PQgetisnull(q, 0, QR_EXTERNAL);
+  if (!bg_outbox_add(c, ev) || (linked && !follow_completion(r, c, id, now_s))) {
+    json_decref(purpose);
+    goto failed;
+  }
+  /* the proxy needs the number itself to ask BLI */
+  if (!(nid = wf_open(PQgetvalue(s, 0, 3), PQgetvalue(s, 0, 4)))) {
+    json_decref(purpose);
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_INTERNAL, "the subject's ID could not be read");
+    goto done;
+  }
+  if (!bg_dbc_commit(c)) {
+    json_decref(purpose);
+    goto failed;
+  }
+  const struct bg_bli_item *it = bg_bli_item(b.item);
+  bg_reply_json(r, 200,
+                json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s?, s:I, s:I, s:I, s:s, s:o}",
+                          "consumption_id", cid, "request_id", id, "registration_no", PQgetvalue(q, 0, QR_NO),
+                          "querier_id", b.querier_id, "subject", "id", PQgetvalue(s, 0, 0), "name",
+                          PQgetvalue(s, 0, 1), "national_id", nid, "national_id_masked", PQgetvalue(s, 0, 2), "item",
+                          b.item, "item_name_zh", it ? it->name_zh : NULL, "used", (json_int_t)used, "max_uses",
+                          (json_int_t)max, "remaining", (json_int_t)(max - used), "valid_until",
+                          PQgetvalue(q, 0, QR_VALID_UNTIL), "purpose", purpose));
+  goto done;
+failed:
+  bg_db_failed(r, c);
+done:
+  if (nid) {
+    memset(nid, 0, strlen(nid));
+    free(nid);
+  }
+  PQclear(q);
+  PQclear(s);
+  PQclear(u);
+  bg_db_release(c);
+}
+
+struct release_body {
+  const char *consumption_id, *reason;
+};
+
+void wf_h_release(struct bg_request *r)
+{
+  static const struct bg_field spec[] = {
+    BG_FIELD("consumption_id", BG_F_UUID, true, struct release_body, consumption_id),
+    BG_FIELD("reason", BG_F_STRING, false, struct release_body, reason, .min = 1, .max = 200),
+    BG_FIELD_END};
+  const char *id;
+  if (!bg_req_uuid_param(r, 0, &id))
+    return;
+  struct release_body b = {0};
+  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)))
+    return;
+  struct bg_dbc *c = bg_db_for(r, wf.db);
+  if (!c)
+    return;
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  const char *p[] = {id, now_s}, *pc[] = {b.consumption_id, id};
+  PGresult *q = NULL, *k = NULL, *u = NULL;
+  if (!bg_dbc_begin(c) || !(q = bg_dbc_exec(c, "qr_share", 2, p, NULL)))
+    goto failed;
+  if (PQntuples(q) == 0 || !(k = bg_dbc_exec(c, "qc_lock", 2, pc, NULL)) || PQntuples(k) == 0) {
+    if (PQntuples(q) && !k)
+      goto failed;
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_NOT_FOUND, "no such use of this request");
+    goto done;
+  }
+  /* a retried release (the proxy delivers at least once) finds it done and changes nothing */
+  if (!PQgetisnull(k, 0, 4)) {
+    bg_dbc_rollback(c);
+    bg_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "consumption_id", b.consumption_id,
+                                    "request_id", id, "subject_id", PQgetvalue(k, 0, 1), "item", PQgetvalue(k, 0, 2),
+                                    "released_at", PQgetvalue(k, 0, 4), "already_released", 1));
+    goto done;
+  }
+  const char *pr[] = {b.consumption_id, now_s, b.reason}, *pu[] = {PQgetvalue(k, 0, 1), PQgetvalue(k, 0, 2)};
+  if (!bg_dbc_run(c, "qc_release", 3, pr, NULL) || !(u = bg_dbc_exec(c, "qu_give_back", 2, pu, NULL)) ||
+      PQntuples(u) != 1)
+    goto failed;
+  json_t *ev = bg_event_new(r, "query_request.use_released", "query_request", id, "success");
+  json_object_set_new(ev, "subject", subject_event(k, 5, 6));
+  json_t *d = json_object_get(ev, "details");
+  json_object_set_new(d, "consumption_id", json_string(b.consumption_id));
+  json_object_set_new(d, "querier_id", json_string(PQgetvalue(k, 0, 3)));
+  json_object_set_new(d, "item", json_string(PQgetvalue(k, 0, 2)));
+  if (b.reason)
+    json_object_set_new(d, "reason", json_string(b.reason));
+  bool linked = !PQgetisnull(q, 0, QR_EXTERNAL);
+  if (!bg_outbox_add(c, ev) || (linked && !follow_completion(r, c, id, now_s)) || !bg_dbc_commit(c))
+    goto failed;
+  long used = 0, max = 0;
+  bg_parse_long(PQgetvalue(u, 0, 0), 0, 100, &used);
+  bg_parse_long(PQgetvalue(u, 0, 1), 0, 100, &max);
+  bg_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "consumption_id",
+                                  b.consumption_id, "request_id", id, "subject_id", PQgetvalue(k, 0, 1), "item",
+                                  PQgetvalue(k, 0, 2), "released_at", now_s, "already_released", 0, "used",
+                                  (json_int_t)used, "max_uses", (json_int_t)max, "remaining",
+                                  (json_int_t)(max - used)));
+  goto done;
+failed:
+  bg_db_failed(r, c);
+done:
+  PQclear(q);
+  PQclear(k);
+  PQclear(u);
+  bg_db_release(c);
+}

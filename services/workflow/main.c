@@ -1,0 +1,104 @@
+/* bligate-workflow: serves legal bases, query registrations (Form 2) and external
+ * applications (Form 3); `migrate` applies its schema. */
+#include "wf.h"
+#include "bligate/clock.h"
+#include "bligate/config.h"
+#include "bligate/httpc.h"
+#include "bligate/log.h"
+#include "bligate/shipper.h"
+#include "bligate/svc.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const struct bg_migration workflow_migrations[];
+extern const size_t workflow_migrations_len;
+
+struct wf_ctx wf;
+
+static bool ready(void *ctx, const char **why)
+{
+  if (!bg_db_ping(wf.db)) {
+    *why = "database unreachable";
+    return false;
+  }
+  return true;
+}
+
+int main(int argc, char **argv)
+{
+  const char *lvl = bg_cfg_str("BLIGATE_LOG_LEVEL", "info");
+  bg_log_init("workflow", !strcmp(lvl, "debug") ? BG_LOG_DEBUG : !strcmp(lvl, "warn") ? BG_LOG_WARN
+                                                             : !strcmp(lvl, "error") ? BG_LOG_ERROR : BG_LOG_INFO);
+  json_object_seed(0);
+  if (argc > 1 && !strcmp(argv[1], "migrate"))
+    return bg_db_migrate(bg_cfg_str("BLIGATE_DB_OWNER_URL", NULL), "workflow", workflow_migrations,
+                         workflow_migrations_len)
+             ? 0
+             : 1;
+  if (argc > 1) {
+    fprintf(stderr, "usage: bligate-workflow [migrate]\n");
+    return 2;
+  }
+  /* Every required setting is read before anything starts, so a bad one exits with 2. */
+  unsigned port = (unsigned)bg_cfg_long("BLIGATE_LISTEN_PORT", 0, 1, 65535);
+  if (!getenv("BLIGATE_LISTEN_PORT")) {
+    fprintf(stderr, "configuration error: BLIGATE_LISTEN_PORT is required\n");
+    return 2;
+  }
+  wf.window_days = bg_cfg_long("BLIGATE_REQUEST_WINDOW_DAYS", 7, 1, 30);
+  wf.accounts_url = bg_cfg_str("BLIGATE_ACCOUNTS_URL", NULL);
+  bg_id_hmac_init_from_env();
+  wf_crypt_init();
+  bg_httpc_global_init();
+  wf.svc = bg_svc_from_env();
+  wf.db = bg_db_new(bg_cfg_str("BLIGATE_DB_URL", NULL), "workflow", (int)bg_cfg_long("BLIGATE_DB_POOL", 8, 1, 256),
+                    wf_stmts, wf_nstmts);
+  if (!wf.svc || !wf.db) {
+    fprintf(stderr, "cannot set up the service\n");
+    return 1;
+  }
+  /* tokens are verified here with accounts' published keys (ES256 only) */
+  const struct bg_keyset *keys = bg_svc_keys(wf.svc, 30000);
+  if (!keys) {
+    fprintf(stderr, "cannot fetch the token keys from accounts\n");
+    return 1;
+  }
+  struct bg_server_cfg cfg = {
+    .service = "workflow",
+    .addr = bg_cfg_str("BLIGATE_LISTEN_ADDR", "127.0.0.1"),
+    .port = port,
+    .routes = wf_routes,
+    .nroutes = wf_nroutes,
+    .max_body = (size_t)bg_cfg_long("BLIGATE_MAX_BODY", 1 << 20, 1024, 64 << 20),
+    .max_conns = (unsigned)bg_cfg_long("BLIGATE_MAX_CONNECTIONS", 512, 4, 65536),
+    .keys = keys,
+    .issuer = bg_cfg_str("BLIGATE_JWT_ISSUER", "bligate"),
+    .audience = bg_cfg_str("BLIGATE_JWT_AUDIENCE", "bligate"),
+    /* No session check per call: the proxy asks accounts before every data access, and
+     * decisions here re-read the decider's account (wf_caller). */
+    .auth_hook = NULL,
+    .ready = ready,
+    .test_clock = bg_cfg_bool("BLIGATE_TEST_CLOCK", false),
+    .idem_db = wf.db,
+  };
+  struct bg_server *srv = bg_server_start(&cfg);
+  if (!srv)
+    return 1;
+  /* every change's event goes from the outbox to the audit log; audit may start later or be
+   * away for a while: the shipper backs off and the outbox keeps the events */
+  struct bg_shipper *shipper = bg_shipper_start_env("workflow", "workflow", wf.svc);
+  if (!shipper) {
+    bg_error("cannot start the outbox shipper");
+    return 1;
+  }
+  bg_server_add_metrics(srv, bg_shipper_metrics);
+  bg_info("usable window of approved requests: %ld days", wf.window_days);
+  bg_server_wait(srv);
+  bg_shipper_stop(shipper);
+  bg_server_stop(srv);
+  bg_db_free(wf.db);
+  bg_svc_free(wf.svc);
+  bg_info("stopped");
+  return 0;
+}

@@ -1,0 +1,163 @@
+/* The subjects of a form (Form 2: 1-50, Form 3: 1-100): each with a name, a valid national ID
+ * and the BLI items wanted. Pure: JSON in, JSON out, no database and no HTTP. */
+#include "wf.h"
+#include "bligate/bli_items.h"
+#include "bligate/json.h"
+#include "bligate/twid.h"
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+struct subject_body {
+  const char *name, *national_id;
+  json_t *items;
+};
+
+enum wf_subjects_result wf_subjects_check(const json_t *subjects, json_t *errors, json_t **items)
+{
+  static const struct bg_field spec[] = {
+    BG_FIELD("name", BG_F_STRING, true, struct subject_body, name, .min = 1, .max = 50),
+    BG_FIELD("national_id", BG_F_NATIONAL_ID, true, struct subject_body, national_id),
+    BG_FIELD("items", BG_F_STR_ARRAY, true, struct subject_body, items, .min = 1, .max = 9),
+    BG_FIELD_END};
+  bool seen[16] = {false};
+  size_t i;
+  json_t *s;
+  *items = NULL;
+  json_array_foreach(subjects, i, s)
+  {
+    char prefix[32], field[48], detail[96];
+    snprintf(prefix, sizeof prefix, "subjects[%zu].", i);
+    struct subject_body b = {0};
+    if (!bg_json_parse_into(s, spec, &b, errors, prefix))
+      continue;
+    size_t k;
+    json_t *it;
+    json_array_foreach(b.items, k, it)
+    {
+      const char *code = json_string_value(it);
+      size_t pos = 0;
+      while (pos < bg_bli_nitems && strcmp(bg_bli_items[pos].code, code) != 0)
+        pos++;
+      if (pos == bg_bli_nitems) {
+        snprintf(field, sizeof field, "%sitems", prefix);
+        snprintf(detail, sizeof detail, "'%.20s' is not a BLI item code", code);
+        bg_field_err(errors, field, "item-unknown", detail);
+      } else if (pos < sizeof seen / sizeof seen[0]) {
+        seen[pos] = true;
+      }
+    }
+    /* one row per person: a repeated ID would split its uses over two rows */
+    for (size_t j = 0; j < i; j++) {
+      const char *other = json_string_value(json_object_get(json_array_get(subjects, j), "national_id"));
+      if (other && !strcmp(other, b.national_id)) {
+        snprintf(field, sizeof field, "%snational_id", prefix);
+        snprintf(detail, sizeof detail, "the same person as subjects[%zu]", j);
+        bg_field_err(errors, field, "duplicate", detail);
+        break;
+      }
+    }
+  }
+  if (json_array_size(errors) > 0) {
+    size_t k;
+    json_t *e;
+    bool only_items = true;
+    json_array_foreach(errors, k, e)
+    {
+      const char *code = json_string_value(json_object_get(e, "code"));
+      if (!strcmp(code, "unknown"))
+        return WF_SUBJECTS_UNKNOWN_FIELD;
+      only_items &= !strcmp(code, "item-unknown");
+    }
+    return only_items ? WF_SUBJECTS_ITEM_UNKNOWN : WF_SUBJECTS_INVALID;
+  }
+  *items = json_array();
+  for (size_t pos = 0; pos < bg_bli_nitems && pos < sizeof seen / sizeof seen[0]; pos++)
+    if (seen[pos])
+      json_array_append_new(*items, json_string(bg_bli_items[pos].code));
+  return WF_SUBJECTS_OK;
+}
+
+static bool contains(const json_t *arr, const char *s)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), s)) return true;
+  return false;
+}
+
+json_t *wf_items_missing(const json_t *wanted, const json_t *have)
+{
+  json_t *out = json_array();
+  size_t i;
+  json_t *v;
+  json_array_foreach(wanted, i, v) if (!contains(have, json_string_value(v))) json_array_append(out, v);
+  return out;
+}
+
+json_t *wf_active_items(const json_t *grants)
+{
+  json_t *out = json_array();
+  size_t i;
+  json_t *g;
+  json_array_foreach(json_object_get(grants, "items"), i, g)
+  {
+    const char *st = json_string_value(json_object_get(g, "status"));
+    json_t *item = json_object_get(g, "item");
+    if (st && !strcmp(st, "active") && json_is_string(item))
+      json_array_append(out, item);
+  }
+  return out;
+}
+
+/* Does s contain a national ID number (ten characters that check out)? */
+static bool text_has_id(const char *s)
+{
+  size_t n = strlen(s);
+  for (size_t i = 0; i + 10 <= n; i++) {
+    if (s[i] < 'A' || s[i] > 'Z')
+      continue;
+    char w[11];
+    memcpy(w, s + i, 10);
+    w[10] = '\0';
+    if (bg_twid_valid(w))
+      return true;
+  }
+  return false;
+}
+
+bool wf_find_id_in_text(const json_t *j, const char *path, char *field, size_t len)
+{
+  const char *k;
+  json_t *v;
+  size_t i;
+  char sub[160];
+  switch (json_typeof(j)) {
+  case JSON_STRING:
+    if (!text_has_id(json_string_value(j)))
+      return false;
+    snprintf(field, len, "%s", *path ? path : "(body)");
+    return true;
+  case JSON_OBJECT:
+    json_object_foreach((json_t *)j, k, v)
+    {
+      /* the one place a number belongs */
+      if (!strcmp(k, "national_id"))
+        continue;
+      snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", k);
+      if (wf_find_id_in_text(v, sub, field, len))
+        return true;
+    }
+    return false;
+  case JSON_ARRAY:
+    json_array_foreach(j, i, v)
+    {
+      snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+      if (wf_find_id_in_text(v, sub, field, len))
+        return true;
+    }
+    return false;
+  default:
+    return false;
+  }
+}
