@@ -16,13 +16,6 @@ const struct bg_db_stmt aud_stmts[] = {
   {"aud_lock", "SELECT tree_size, encode(frontier, 'hex') FROM log_state WHERE id = 1 FOR UPDATE"},
   {"aud_state", "SELECT tree_size, encode(root_hash, 'hex') FROM log_state WHERE id = 1"},
   {"aud_known", "SELECT event_id::text, idx, encode(leaf_hash, 'hex') FROM events WHERE event_id = ANY ($1::uuid[])"},
-  {"aud_insert_events",
-   "INSERT INTO events (idx, event_id, leaf_hash, canonical, type, time, source, actor_id, object_kind, object_id,"
-   " subject_hmacs, received_at)"
-   " SELECT x.idx, x.event_id, decode(x.leaf_hash, 'hex'), x.canonical, x.type, x.time, x.source, x.actor_id,"
-   " x.object_kind, x.object_id, x.hmacs, $2::timestamptz"
-   " FROM json_to_recordset($1::json) AS x(idx bigint, event_id uuid, leaf_hash text, canonical text, type text,"
-   " time timestamptz, source text, actor_id text, object_kind text, object_id text, hmacs text[])"},
   {"aud_insert_nodes", "INSERT INTO nodes (level, idx, hash) SELECT t.l, t.i, decode(t.h, 'hex')"
                        " FROM unnest($1::smallint[], $2::bigint[], $3::text[]) AS t(l, i, h)"},
   {"aud_update_state", "UPDATE log_state SET tree_size = $1, root_hash = decode($2, 'hex'), frontier = decode($3, 'hex')"
@@ -105,80 +98,101 @@ static void sb_addn(struct sbuf *b, const char *s, size_t n)
 
 static void sb_add(struct sbuf *b, const char *s) { sb_addn(b, s, strlen(s)); }
 
-/* A JSON string, escaped as JSON requires (the records below are built by hand: at 10,000
- * events a second jansson's pack and dump of every record cost more than the rest). */
-static void sb_json(struct sbuf *b, const char *s)
+/* One field of COPY's text format: backslash, tab, newline and carriage return escaped;
+ * NULL as \N. */
+static void sb_copy_field(struct sbuf *b, const char *s, bool last)
 {
   if (!s) {
-    sb_add(b, "null");
-    return;
+    sb_add(b, "\\N");
+  } else {
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+      const char *esc = *p == '\\' ? "\\\\" : *p == '\t' ? "\\t" : *p == '\n' ? "\\n" : *p == '\r' ? "\\r" : NULL;
+      if (!esc)
+        continue;
+      sb_addn(b, run, (size_t)(p - run));
+      sb_add(b, esc);
+      run = p + 1;
+    }
+    sb_add(b, run);
   }
-  sb_add(b, "\"");
-  const char *run = s;
-  for (const char *p = s; *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c != '"' && c != '\\' && c >= 0x20)
-      continue;
-    sb_addn(b, run, (size_t)(p - run));
-    char esc[8];
-    if (c == '"' || c == '\\')
-      snprintf(esc, sizeof esc, "\\%c", c);
-    else
-      snprintf(esc, sizeof esc, "\\u%04x", c);
-    sb_add(b, esc);
-    run = p + 1;
-  }
-  sb_add(b, run);
-  sb_add(b, "\"");
+  sb_add(b, last ? "\n" : "\t");
 }
 
-/* One row for aud_insert_events; e's strings are valid UTF-8 (jansson checked them). */
-static void record_add(struct sbuf *b, struct aud_entry *e, bool first)
+#define COPY_EVENTS                                                                                            \
+  "COPY events (idx, event_id, leaf_hash, canonical, type, time, source, actor_id, object_kind, object_id,"     \
+  " subject_hmacs, received_at) FROM STDIN"
+
+/* One row of COPY_EVENTS. The events are appended with COPY rather than a prepared INSERT: at
+ * 10,000 events a second, parsing the rows out of one JSON parameter cost PostgreSQL about
+ * twice what COPY's text format does. */
+static void copy_row(struct sbuf *b, const struct aud_entry *e, const char *now_s)
 {
-  char head[160], hex[2 * AUD_HASH_LEN + 1];
-  aud_hash_hex(e->leaf, hex);
-  snprintf(head, sizeof head, "%s{\"idx\":%" PRId64 ",\"event_id\":\"%s\",\"leaf_hash\":\"%s\",\"canonical\":",
-           first ? "" : ",", e->index, e->event_id, hex);
-  sb_add(b, head);
-  sb_json(b, e->canonical);
+  char idx[24], hex[2 * AUD_HASH_LEN + 4];
+  snprintf(idx, sizeof idx, "%" PRId64, e->index);
+  hex[0] = '\\';
+  hex[1] = 'x';
+  aud_hash_hex(e->leaf, hex + 2); /* bytea hex input \x..., its backslash escaped by the writer */
   const json_t *actor = json_object_get(e->ev, "actor"), *obj = json_object_get(e->ev, "object");
   const char *actor_id = json_string_value(json_object_get(actor, "account_id"));
   if (!actor_id)
     actor_id = json_string_value(json_object_get(actor, "client_id"));
-  static const char *const keys[] = {"type", "time", "source", "actor_id", "object_kind", "object_id"};
-  const char *vals[] = {json_string_value(json_object_get(e->ev, "type")),
-                        json_string_value(json_object_get(e->ev, "time")),
-                        json_string_value(json_object_get(e->ev, "source")),
-                        actor_id,
-                        json_string_value(json_object_get(obj, "kind")),
-                        json_string_value(json_object_get(obj, "id"))};
-  for (int k = 0; k < 6; k++) {
-    sb_add(b, ",\"");
-    sb_add(b, keys[k]);
-    sb_add(b, "\":");
-    sb_json(b, vals[k]);
-  }
-  /* the subjects' HMACs (64 hex digits each, checked at intake), for searching */
-  sb_add(b, ",\"hmacs\":[");
-  bool any = false;
-  const char *h = json_string_value(json_object_get(json_object_get(e->ev, "subject"), "id_hmac"));
-  if (h) {
-    sb_json(b, h);
-    any = true;
-  }
+  /* the subjects' HMACs (64 hex digits each, checked at intake) as an array literal */
+  struct sbuf h = {.ok = true};
+  sb_add(&h, "{");
+  const char *one = json_string_value(json_object_get(json_object_get(e->ev, "subject"), "id_hmac"));
+  if (one)
+    sb_add(&h, one);
   size_t i;
   json_t *v;
   json_array_foreach(json_object_get(e->ev, "subjects"), i, v)
   {
-    h = json_string_value(json_object_get(v, "id_hmac"));
-    if (!h)
+    const char *x = json_string_value(json_object_get(v, "id_hmac"));
+    if (!x)
       continue;
-    if (any)
-      sb_add(b, ",");
-    sb_json(b, h);
-    any = true;
+    if (h.len > 1)
+      sb_add(&h, ",");
+    sb_add(&h, x);
   }
-  sb_add(b, "]}");
+  sb_add(&h, "}");
+  if (!h.ok)
+    b->ok = false;
+  sb_copy_field(b, idx, false);
+  sb_copy_field(b, e->event_id, false);
+  sb_copy_field(b, hex, false);
+  sb_copy_field(b, e->canonical, false);
+  sb_copy_field(b, json_string_value(json_object_get(e->ev, "type")), false);
+  sb_copy_field(b, json_string_value(json_object_get(e->ev, "time")), false);
+  sb_copy_field(b, json_string_value(json_object_get(e->ev, "source")), false);
+  sb_copy_field(b, actor_id, false);
+  sb_copy_field(b, json_string_value(json_object_get(obj, "kind")), false);
+  sb_copy_field(b, json_string_value(json_object_get(obj, "id")), false);
+  sb_copy_field(b, h.p, false);
+  sb_copy_field(b, now_s, true);
+  free(h.p);
+}
+
+/* Runs COPY_EVENTS with the rows in b on c (inside the caller's transaction). */
+static bool copy_events(struct bg_dbc *c, const struct sbuf *b)
+{
+  PGresult *res = PQexec(c->pg, COPY_EVENTS);
+  bool ok = PQresultStatus(res) == PGRES_COPY_IN;
+  PQclear(res);
+  if (ok)
+    ok = PQputCopyData(c->pg, b->p, (int)b->len) == 1;
+  if (PQputCopyEnd(c->pg, ok ? NULL : "aborted") != 1)
+    ok = false;
+  while ((res = PQgetResult(c->pg))) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+      if (ok)
+        bg_error("append failed: %s", PQresultErrorMessage(res));
+      ok = false;
+    }
+    PQclear(res);
+  }
+  if (!ok && PQstatus(c->pg) != CONNECTION_OK)
+    c->broken = true;
+  return ok;
 }
 
 struct node_lists {
@@ -277,28 +291,22 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
   }
 
   size_t added = 0;
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
   for (size_t i = 0; i < n; i++) {
     if (e[i].status != AUD_APPENDED)
       continue;
     e[i].index = (int64_t)f.size;
     aud_frontier_append(&f, e[i].leaf, collect_node, &nl);
-    if (!added)
-      sb_add(&records, "[");
-    record_add(&records, &e[i], added == 0);
+    copy_row(&records, &e[i], now_s);
     added++;
   }
   for (size_t i = 0; i < n; i++)
     if (e[i].dup_of >= 0)
       e[i].index = e[e[i].dup_of].index;
   if (added) {
-    char now_s[BG_TIME_LEN];
-    bg_time_fmt(bg_now(), now_s);
-    sb_add(&records, "]");
-    const char *pe[] = {records.p, now_s};
-    if (!records.ok || !(res = bg_dbc_exec(c, "aud_insert_events", 2, pe, NULL)))
+    if (!records.ok || !copy_events(c, &records))
       goto out;
-    PQclear(res);
-    res = NULL;
     if (nl.n) {
       struct sbuf *lists[] = {&nl.level, &nl.idx, &nl.hash};
       char *arr[3];

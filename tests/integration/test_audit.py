@@ -252,7 +252,7 @@ def test_readers_only_and_every_read_is_on_the_log(login, stack, demo):
 
 def test_filters_and_pagination(login, intake):
     kind = "test-" + uuid.uuid4().hex[:8]
-    oid = uuid.uuid4().hex
+    oid = uuid.uuid4().hex + "\t\n\\ \u00e9"  # stored as written, whatever the characters
     evs = [event(object={"kind": kind, "id": oid}) for _ in range(7)]
     idx = [r["index"] for r in append(intake, evs)["results"]]
     c = login("permadmin")
