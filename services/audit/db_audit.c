@@ -16,8 +16,6 @@ const struct bg_db_stmt aud_stmts[] = {
   {"aud_lock", "SELECT tree_size, encode(frontier, 'hex') FROM log_state WHERE id = 1 FOR UPDATE"},
   {"aud_state", "SELECT tree_size, encode(root_hash, 'hex') FROM log_state WHERE id = 1"},
   {"aud_known", "SELECT event_id::text, idx, encode(leaf_hash, 'hex') FROM events WHERE event_id = ANY ($1::uuid[])"},
-  {"aud_insert_nodes", "INSERT INTO nodes (level, idx, hash) SELECT t.l, t.i, decode(t.h, 'hex')"
-                       " FROM unnest($1::smallint[], $2::bigint[], $3::text[]) AS t(l, i, h)"},
   {"aud_update_state", "UPDATE log_state SET tree_size = $1, root_hash = decode($2, 'hex'), frontier = decode($3, 'hex')"
                        " WHERE id = 1"},
   /* Perfect subtree hashes for a proof: leaves from events, the levels above from nodes. */
@@ -172,10 +170,11 @@ static void copy_row(struct sbuf *b, const struct aud_entry *e, const char *now_
   free(h.p);
 }
 
-/* Runs COPY_EVENTS with the rows in b on c (inside the caller's transaction). */
-static bool copy_events(struct bg_dbc *c, const struct sbuf *b)
+/* Runs a COPY ... FROM STDIN with the rows in b on c (inside the caller's transaction). COPY
+ * cannot be prepared; the statement is a constant. */
+static bool copy_in(struct bg_dbc *c, const char *sql, const struct sbuf *b)
 {
-  PGresult *res = PQexec(c->pg, COPY_EVENTS);
+  PGresult *res = PQexec(c->pg, sql);
   bool ok = PQresultStatus(res) == PGRES_COPY_IN;
   PQclear(res);
   if (ok)
@@ -195,24 +194,17 @@ static bool copy_events(struct bg_dbc *c, const struct sbuf *b)
   return ok;
 }
 
-struct node_lists {
-  struct sbuf level, idx, hash;
-  int n;
-};
+#define COPY_NODES "COPY nodes (level, idx, hash) FROM STDIN"
 
+/* Each perfect subtree an append completes, as a row of COPY_NODES. */
 static void collect_node(void *ctx, unsigned level, uint64_t index, const unsigned char h[AUD_HASH_LEN])
 {
-  struct node_lists *nl = ctx;
-  char num[32], hex[2 * AUD_HASH_LEN + 1];
-  const char *sep = nl->n ? "," : "";
-  snprintf(num, sizeof num, "%s%u", sep, level);
-  sb_add(&nl->level, num);
-  snprintf(num, sizeof num, "%s%" PRIu64, sep, index);
-  sb_add(&nl->idx, num);
-  aud_hash_hex(h, hex);
-  sb_add(&nl->hash, sep);
-  sb_add(&nl->hash, hex);
-  nl->n++;
+  struct sbuf *b = ctx;
+  char row[48 + 2 * AUD_HASH_LEN];
+  int n = snprintf(row, sizeof row, "%u\t%" PRIu64 "\t\\\\x", level, index);
+  aud_hash_hex(h, row + n);
+  sb_add(b, row);
+  sb_add(b, "\n");
 }
 
 bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
@@ -220,7 +212,7 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
   *conflict = false;
   PGresult *res = NULL;
   struct sbuf ids = {.ok = true};
-  struct node_lists nl = {.level = {.ok = true}, .idx = {.ok = true}, .hash = {.ok = true}};
+  struct sbuf nodes = {.ok = true};
   struct sbuf records = {.ok = true};
   bool ok = false;
   if (!bg_dbc_begin(c))
@@ -297,7 +289,7 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
     if (e[i].status != AUD_APPENDED)
       continue;
     e[i].index = (int64_t)f.size;
-    aud_frontier_append(&f, e[i].leaf, collect_node, &nl);
+    aud_frontier_append(&f, e[i].leaf, collect_node, &nodes);
     copy_row(&records, &e[i], now_s);
     added++;
   }
@@ -305,28 +297,9 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
     if (e[i].dup_of >= 0)
       e[i].index = e[e[i].dup_of].index;
   if (added) {
-    if (!records.ok || !copy_events(c, &records))
+    if (!records.ok || !nodes.ok || !copy_in(c, COPY_EVENTS, &records) ||
+        (nodes.len && !copy_in(c, COPY_NODES, &nodes)))
       goto out;
-    if (nl.n) {
-      struct sbuf *lists[] = {&nl.level, &nl.idx, &nl.hash};
-      char *arr[3];
-      for (int k = 0; k < 3; k++) {
-        struct sbuf w = {.ok = true};
-        sb_add(&w, "{");
-        sb_add(&w, lists[k]->p);
-        sb_add(&w, "}");
-        arr[k] = w.ok ? w.p : (free(w.p), NULL);
-      }
-      const char *pn[] = {arr[0], arr[1], arr[2]};
-      bool nok = arr[0] && arr[1] && arr[2] && nl.level.ok && nl.idx.ok && nl.hash.ok &&
-                 (res = bg_dbc_exec(c, "aud_insert_nodes", 3, pn, NULL));
-      for (int k = 0; k < 3; k++)
-        free(arr[k]);
-      if (!nok)
-        goto out;
-      PQclear(res);
-      res = NULL;
-    }
     unsigned char root[AUD_HASH_LEN], fb[AUD_MAX_LEVELS * AUD_HASH_LEN];
     char root_hex[2 * AUD_HASH_LEN + 1], size_s[24];
     aud_frontier_root(&f, root);
@@ -349,9 +322,7 @@ out:
     bg_dbc_rollback(c);
   PQclear(res);
   free(ids.p);
-  free(nl.level.p);
-  free(nl.idx.p);
-  free(nl.hash.p);
+  free(nodes.p);
   free(records.p);
   return ok;
 }
