@@ -63,6 +63,11 @@ bool aud_is_reader(struct bg_request *r)
 bool aud_record_read(struct bg_request *r, const char *type, const char *outcome, json_t *details, json_t *subject)
 {
   json_t *ev = bg_event_new(r, type, "audit_log", NULL, outcome);
+  /* A reader who typed an ID number into a filter must not put it on the log. */
+  if (details && aud_has_national_id(details)) {
+    json_decref(details);
+    details = json_pack("{s:b}", "filters_withheld", 1);
+  }
   if (details)
     json_object_set_new(ev, "details", details);
   if (subject)

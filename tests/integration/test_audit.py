@@ -250,7 +250,7 @@ def test_readers_only_and_every_read_is_on_the_log(login, stack, demo):
     problem(c.get("/v1/audit/events"), 401, "session-ended")
 
 
-def test_filters_and_pagination(login, intake):
+def test_filters_and_pagination(login, intake, stack):
     kind = "test-" + uuid.uuid4().hex[:8]
     oid = uuid.uuid4().hex + "\t\n\\ \u00e9"  # stored as written, whatever the characters
     evs = [event(object={"kind": kind, "id": oid}) for _ in range(7)]
@@ -273,6 +273,10 @@ def test_filters_and_pagination(login, intake):
                                                          "to": "2026-01-02T03:04:06Z"})
     assert len(window["items"]) == 7
     assert c.call("GET", "/v1/audit/events", params={"object_kind": kind, "to": "2026-01-02T03:04:05Z"})["items"] == []
+    # an ID number typed into a filter by mistake does not reach the log through the read's event
+    nid = new_national_id()
+    assert c.call("GET", "/v1/audit/events", params={"object_id": nid})["items"] == []
+    assert sql(stack, f"SELECT count(*) FROM audit.events WHERE canonical LIKE '%{nid}%'") == ["0"]
     problem(c.get("/v1/audit/events", params={"cursor": "bm9wZQ"}), 400, "bad-cursor")
     problem(c.get("/v1/audit/events", params={"from": "yesterday"}), 400, "bad-query-parameter")
     problem(c.get("/v1/audit/events", headers={"Accept": "text/csv"}), 406, "not-acceptable")
