@@ -167,7 +167,7 @@ static int ship_batch(struct bg_shipper *s)
   }
   struct bg_httpc_req req = {.method = "POST", .url = s->events_url, .bearer = tok,
                              .content_type = "application/json", .body = body, .body_len = blen,
-                             .connect_timeout_ms = 1000, .timeout_ms = 15000};
+                             .connect_timeout_ms = 1000, .timeout_ms = 10000};
   struct bg_httpc_resp resp;
   bool sent = bg_httpc_do(&req, &resp);
   if (!sent || resp.status != 200 || !acknowledged(&resp, n)) {
@@ -203,12 +203,13 @@ out:
   return rc;
 }
 
-/* Waits for a notification, a wake-up or the timeout. */
-static void wait_for_work(struct bg_shipper *s, int timeout_ms)
+/* Waits for a wake-up (stop, flush), a notification when `notified` (not while backing off:
+ * every new row would end the backoff), or the timeout. */
+static void wait_for_work(struct bg_shipper *s, int timeout_ms, bool notified)
 {
   struct pollfd fds[2] = {{.fd = s->wake_fd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
   int nfds = 1;
-  if (s->listen) {
+  if (s->listen && notified) {
     fds[1].fd = PQsocket(s->listen);
     nfds = fds[1].fd >= 0 ? 2 : 1;
   }
@@ -258,12 +259,12 @@ static void *loop(void *arg)
         backoff = s->cfg.max_backoff_ms;
       unsigned char r = 0;
       bg_random(&r, 1);
-      wait_for_work(s, backoff / 2 + (backoff / 2) * r / 255);
+      wait_for_work(s, backoff / 2 + (backoff / 2) * r / 255, false);
       continue;
     }
     backoff = 0;
     if (n < s->cfg.batch) /* caught up: sleep until something new */
-      wait_for_work(s, s->cfg.poll_ms);
+      wait_for_work(s, s->cfg.poll_ms, true);
   }
   return NULL;
 }
