@@ -464,3 +464,33 @@ def test_concurrent_appends_get_distinct_gap_free_indices(intake, stack):
         assert b == list(range(b[0], b[0] + 20))
     n, lo, hi = sql(stack, "SELECT count(*), min(idx), max(idx) FROM audit.events")[0].split("|")
     assert int(lo) == 0 and int(hi) == int(n) - 1
+
+
+def test_server_verification_reports_the_first_mismatch(login, intake, client, stack):
+    """Tampering that bypasses the trigger (a superuser switching triggers off) is found."""
+    idx = append(intake, [event() for _ in range(3)])["results"][1]["index"]
+    wait_tree_head(client(), idx + 2)
+    orig = sql(stack, f"SELECT canonical, encode(leaf_hash, 'hex') FROM audit.events WHERE idx = {idx}")[0]
+    canon, leaf = orig.split("|")
+    forged = canon.replace('"outcome":"success"', '"outcome":"failure"')
+    forged_leaf = auditlib.leaf_hash(forged.encode()).hex()
+
+    def tamper(text, leaf_hex):
+        r = psql(stack["BLIGATE_DB_SUPER_URL"],
+                 "SET session_replication_role = replica; "
+                 f"UPDATE audit.events SET canonical = $x${text}$x$, leaf_hash = decode('{leaf_hex}', 'hex') "
+                 f"WHERE idx = {idx}")
+        assert r.returncode == 0, r.stderr
+
+    c = login("ethics1")
+    try:
+        tamper(forged, leaf)  # the content changed, its stored hash not
+        res = c.call("POST", "/v1/audit/verifications", json={})
+        assert res["verified"] is False and res["first_mismatch"] == {"index": idx, "reason": "leaf-hash"}, res
+        tamper(forged, forged_leaf)  # both changed: the signed roots give it away
+        res = c.call("POST", "/v1/audit/verifications", json={})
+        assert res["verified"] is False and res["first_mismatch"]["reason"] == "tree-head-root", res
+        assert res["first_mismatch"]["index"] > idx
+    finally:
+        tamper(canon, leaf)
+    assert c.call("POST", "/v1/audit/verifications", json={})["verified"] is True
