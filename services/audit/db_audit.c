@@ -35,6 +35,14 @@ const struct bg_db_stmt aud_stmts[] = {
    " AND ($5::text IS NULL OR object_kind = $5) AND ($6::text IS NULL OR object_id = $6)"
    " AND ($7::timestamptz IS NULL OR time >= $7) AND ($8::timestamptz IS NULL OR time < $8)"
    " AND ($9::text IS NULL OR subject_hmacs @> ARRAY[$9::text]) ORDER BY idx LIMIT $10"},
+  /* by subject: the condition of the partial index events_subject, so it is used */
+  {"aud_events_subject",
+   "SELECT idx, encode(leaf_hash, 'hex'), canonical FROM events WHERE subject_hmacs @> ARRAY[$9::text]"
+   " AND subject_hmacs <> '{}' AND idx >= $1 AND idx < $2"
+   " AND ($3::text IS NULL OR type = $3) AND ($4::text IS NULL OR actor_id = $4)"
+   " AND ($5::text IS NULL OR object_kind = $5) AND ($6::text IS NULL OR object_id = $6)"
+   " AND ($7::timestamptz IS NULL OR time >= $7) AND ($8::timestamptz IS NULL OR time < $8)"
+   " ORDER BY idx LIMIT $10"},
   /* read with binary results: idx int8, leaf_hash raw, canonical as bytes */
   {"aud_verify_range", "SELECT idx, leaf_hash, canonical FROM events WHERE idx >= $1 AND idx < $2 ORDER BY idx"},
 };
