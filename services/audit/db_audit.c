@@ -15,11 +15,15 @@
 const struct bg_db_stmt aud_stmts[] = {
   {"aud_lock", "SELECT tree_size, encode(frontier, 'hex') FROM log_state WHERE id = 1 FOR UPDATE"},
   {"aud_state", "SELECT tree_size, encode(root_hash, 'hex') FROM log_state WHERE id = 1"},
-  {"aud_known", "SELECT event_id::text, idx, encode(leaf_hash, 'hex') FROM events WHERE event_id = ANY ($1::uuid[])"},
+  /* A join from the ids, not "= ANY": a generic plan for ANY of an array of unknown size can
+   * become a scan of the whole log, under the writer's lock. */
+  {"aud_known", "SELECT e.event_id::text, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($1::uuid[]) AS q(id)"
+                " JOIN events e ON e.event_id = q.id"},
   {"aud_update_state", "UPDATE log_state SET tree_size = $1, root_hash = decode($2, 'hex'), frontier = decode($3, 'hex')"
                        " WHERE id = 1"},
   /* Perfect subtree hashes for a proof: leaves from events, the levels above from nodes. */
-  {"aud_hashes", "SELECT 0, e.idx, encode(e.leaf_hash, 'hex') FROM events e WHERE e.idx = ANY ($3::bigint[])"
+  {"aud_hashes", "SELECT 0, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($3::bigint[]) AS l(i)"
+                 " JOIN events e ON e.idx = l.i"
                  " UNION ALL SELECT n.level, n.idx, encode(n.hash, 'hex') FROM nodes n"
                  " JOIN unnest($1::smallint[], $2::bigint[]) AS q(l, i) ON n.level = q.l AND n.idx = q.i"},
   {"aud_sth_latest", "SELECT tree_size, encode(root_hash, 'hex'), " TS("timestamp") ", key_id, signature"
