@@ -128,7 +128,8 @@ static char *json_string_lit(const char *s)
       *o++ = '\\';
       *o++ = 'r';
     } else if (*c < 0x20) {
-      o += sprintf(o, "\\u%04x", *c);
+      /* out was sized for 6 bytes per input byte: "\u00XX" fits */
+      o += snprintf(o, 7, "\\u%04x", *c);
     } else {
       *o++ = (char)*c;
     }

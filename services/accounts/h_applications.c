@@ -27,6 +27,13 @@ static json_t *col(PGresult *res, int row, int c)
   return PQgetisnull(res, row, c) ? json_null() : json_string(PQgetvalue(res, row, c));
 }
 
+/* An integer column (PostgreSQL's text form of a small integer; 0 if it is not one). */
+static int int_col(PGresult *res, int row, int c)
+{
+  long v = 0;
+  return bg_parse_long(PQgetvalue(res, row, c), -1000000, 1000000, &v) ? (int)v : 0;
+}
+
 static int step_of(const char *state)
 {
   if (!strcmp(state, "pending_supervisor"))
@@ -59,7 +66,7 @@ json_t *acct_application_json(PGresult *res, int row, bool show_id)
     "other_text", col(res, row, PA_OTHER), "reason", PQgetvalue(res, row, PA_REASON), "acknowledgements", "pdpa_read",
     PQgetvalue(res, row, PA_PDPA)[0] == 't', "environment_ready", PQgetvalue(res, row, PA_ENV)[0] == 't',
     "target_unit_id", col(res, row, PA_TARGET), "state", PQgetvalue(res, row, PA_STATE), "effective_date",
-    col(res, row, PA_EFFECTIVE), "round", atoi(PQgetvalue(res, row, PA_ROUND)), "closed_at", col(res, row, PA_CLOSED),
+    col(res, row, PA_EFFECTIVE), "round", int_col(res, row, PA_ROUND), "closed_at", col(res, row, PA_CLOSED),
     "created_at", PQgetvalue(res, row, PA_CREATED), "updated_at", PQgetvalue(res, row, PA_UPDATED), "applicant",
     json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "unit_id", PQgetvalue(res, row, PA_UNIT), "unit_name",
               PQgetvalue(res, row, PA_UNIT_NAME), "title", PQgetvalue(res, row, PA_TITLE), "name",
@@ -81,8 +88,8 @@ static json_t *trail(struct bg_dbc *c, const char *id)
   json_t *a = json_array();
   for (int i = 0; i < PQntuples(res); i++)
     json_array_append_new(
-      a, json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "round", atoi(PQgetvalue(res, i, 0)), "step",
-                   atoi(PQgetvalue(res, i, 1)), "decider_id", PQgetvalue(res, i, 2), "decider_name",
+      a, json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "round", int_col(res, i, 0), "step",
+                   int_col(res, i, 1), "decider_id", PQgetvalue(res, i, 2), "decider_name",
                    PQgetvalue(res, i, 3), "decider_title", PQgetvalue(res, i, 4), "decider_role",
                    PQgetvalue(res, i, 5), "decision", PQgetvalue(res, i, 6), "comment", col(res, i, 7),
                    "effective_date", col(res, i, 8), "decided_at", PQgetvalue(res, i, 9)));

@@ -121,7 +121,9 @@ static bool throttled(struct login *l, const char *fp)
     bg_db_failed(l->r, l->c);
     return true;
   }
-  long by_cert = atol(PQgetvalue(res, 0, 0)), by_addr = atol(PQgetvalue(res, 0, 2));
+  long by_cert = 0, by_addr = 0;
+  bg_parse_long(PQgetvalue(res, 0, 0), 0, 1L << 40, &by_cert);
+  bg_parse_long(PQgetvalue(res, 0, 2), 0, 1L << 40, &by_addr);
   const char *oldest = NULL;
   if (fp && by_cert >= acct.fails_per_cert)
     oldest = PQgetvalue(res, 0, 1);
