@@ -127,6 +127,7 @@ const struct bg_db_stmt wf_stmts[] = {
                  " items) SELECT $1, $2, $3, $4, $5, $6, $7, ARRAY(SELECT json_array_elements_text($8::json))"},
   {"ea_get", "SELECT " EACOLS("$2") EAFROM " WHERE a.id = $1"},
   {"ea_lock", "SELECT " EACOLS("$2") EAFROM " WHERE a.id = $1 FOR UPDATE OF a"},
+  {"ea_applicant", "SELECT a.applicant_id FROM external_applications a WHERE a.id = $1"},
   {"ea_by_request", "SELECT a.id, a.state, a.close_reason FROM external_applications a WHERE a.query_request_id = $1"
                     " FOR UPDATE"},
   /* $1 sees everything; otherwise the applicant's unit ($2), the target unit's reviewers and

@@ -96,7 +96,7 @@ void wf_h_consume(struct bg_request *r)
   bg_time_fmt(bg_now(), now_s);
   bg_uuid_v4(cid);
   const char *p[] = {id, now_s};
-  PGresult *q = NULL, *s = NULL, *u = NULL;
+  PGresult *q = NULL, *s = NULL, *u = NULL, *a = NULL;
   char *nid = NULL;
   if (!bg_dbc_begin(c) || !(q = bg_dbc_exec(c, "qr_share", 2, p, NULL)))
     goto failed;
@@ -170,19 +170,31 @@ void wf_h_consume(struct bg_request *r)
     bg_reply_problem(r, BG_P_INTERNAL, "the subject's ID could not be read");
     goto done;
   }
+  /* the proxy shows the result again to the requester and, for Form 3, the applicant */
+  const char *ext = linked ? PQgetvalue(q, 0, QR_EXTERNAL) : NULL;
+  const char *pa[] = {ext};
+  if (ext && !(a = bg_dbc_exec(c, "ea_applicant", 1, pa, NULL))) {
+    json_decref(purpose);
+    goto failed;
+  }
   if (!bg_dbc_commit(c)) {
     json_decref(purpose);
     goto failed;
   }
   const struct bg_bli_item *it = bg_bli_item(b.item);
+  json_t *parties = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}", "unit_id", PQgetvalue(q, 0, QR_UNIT),
+                              "querier_name", PQgetvalue(q, 0, QR_QUERIER_NAME), "requester_id",
+                              PQgetvalue(q, 0, QR_REQUESTER), "requester_name", PQgetvalue(q, 0, QR_REQUESTER_NAME),
+                              "external_application_id", ext, "applicant_id",
+                              a && PQntuples(a) == 1 ? PQgetvalue(a, 0, 0) : NULL);
   bg_reply_json(r, 200,
-                json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s?, s:I, s:I, s:I, s:s, s:o}",
+                json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s?, s:I, s:I, s:I, s:s, s:o, s:o}",
                           "consumption_id", cid, "request_id", id, "registration_no", PQgetvalue(q, 0, QR_NO),
                           "querier_id", b.querier_id, "subject", "id", PQgetvalue(s, 0, 0), "name",
                           PQgetvalue(s, 0, 1), "national_id", nid, "national_id_masked", PQgetvalue(s, 0, 2), "item",
                           b.item, "item_name_zh", it ? it->name_zh : NULL, "used", (json_int_t)used, "max_uses",
                           (json_int_t)max, "remaining", (json_int_t)(max - used), "valid_until",
-                          PQgetvalue(q, 0, QR_VALID_UNTIL), "purpose", purpose));
+                          PQgetvalue(q, 0, QR_VALID_UNTIL), "purpose", purpose, "parties", parties));
   goto done;
 failed:
   bg_db_failed(r, c);
@@ -194,6 +206,7 @@ done:
   PQclear(q);
   PQclear(s);
   PQclear(u);
+  PQclear(a);
   bg_db_release(c);
 }
 

@@ -3,6 +3,7 @@
 #include "bligate/db.h"
 #include "bligate/http.h"
 #include "bligate/util.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,4 +67,20 @@ json_t *bg_page(PGresult *res, int limit, int ts_col, int id_col, json_t *(*row_
     }
   }
   return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+}
+
+bool bg_req_page(struct bg_request *r, struct bg_page_req *p)
+{
+  memset(p, 0, sizeof *p);
+  if (!bg_req_limit(r, &p->limit))
+    return false;
+  const char *cursor = bg_req_query(r, "cursor");
+  if (cursor && !bg_cursor_parse(cursor, p->ts, sizeof p->ts, p->id, sizeof p->id)) {
+    bg_reply_problem(r, BG_P_BAD_CURSOR, NULL);
+    return false;
+  }
+  p->after_ts = cursor ? p->ts : NULL;
+  p->after_id = cursor ? p->id : NULL;
+  snprintf(p->lim, sizeof p->lim, "%d", p->limit + 1);
+  return true;
 }

@@ -68,6 +68,16 @@ void bg_db_failed(struct bg_request *r, struct bg_dbc *c);
 char *bg_cursor_make(const char *created_at, const char *id);
 bool bg_cursor_parse(const char *cursor, char *ts, size_t tslen, char *id, size_t idlen);
 
+/* A list request's ?limit= and ?cursor=: after_ts/after_id are NULL without a cursor (SQL NULL
+ * parameters), lim is limit + 1 as text (fetch one more to know whether a next page exists).
+ * Replies bad-query-parameter or bad-cursor and returns false on a bad one. */
+struct bg_page_req {
+  int limit;
+  char lim[16];
+  char ts[40], id[40];
+  const char *after_ts, *after_id;
+};
+bool bg_req_page(struct bg_request *r, struct bg_page_req *p);
 /* A list reply {items, next_cursor}: res was fetched with LIMIT limit+1; rows up to limit are
  * turned into items by row_json; the cursor comes from the last item's ts_col and id_col. */
 #include <jansson.h>

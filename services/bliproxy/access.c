@@ -1,0 +1,128 @@
+/* What the proxy asks before and around a query, over the other services' internal APIs with
+ * its own client token (DESIGN.md §4 steps 2-4). Each check refuses with its own code and
+ * nothing is asked of BLI before all have passed. */
+#include "prx.h"
+#include "bligate/log.h"
+#include "bligate/session.h"
+#include "bligate/svc.h"
+#include "bligate/util.h"
+#include <string.h>
+
+bool prx_check_access(struct bg_request *r, const char *item)
+{
+  char url[512];
+  json_t *s = NULL;
+  /* sid and item are checked (a UUID from a verified token, a catalogue code): nothing to escape */
+  long st = r->token.sid[0] && bg_fmt(url, sizeof url, "%s/internal/sessions/%s/items/%s", prx.accounts_url,
+                                      r->token.sid, item)
+              ? bg_svc_call(prx.svc, "GET", url, NULL, r->request_id, &s)
+              : 404;
+  bool ok = bg_session_live(r, st, s);
+  if (ok) {
+    const char *g = json_string_value(json_object_get(json_object_get(s, "grant"), "status"));
+    if (!g) {
+      bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "accounts did not say whether the grant is effective");
+      ok = false;
+    } else if (!strcmp(g, "suspended")) {
+      bg_reply_problem(r, BG_P_GRANT_SUSPENDED, "your grant for %s is suspended until a change of duties is approved",
+                       item);
+      ok = false;
+    } else if (!strcmp(g, "pending")) {
+      bg_reply_problem(r, BG_P_GRANT_NOT_EFFECTIVE, "your grant for %s is not effective yet", item);
+      ok = false;
+    } else if (strcmp(g, "active") != 0) {
+      bg_reply_problem(r, BG_P_GRANT_MISSING, "you hold no grant for %s", item);
+      ok = false;
+    }
+  }
+  json_decref(s);
+  return ok;
+}
+
+bool prx_check_session(struct bg_request *r)
+{
+  char url[512];
+  json_t *s = NULL;
+  long st = r->token.sid[0] && bg_fmt(url, sizeof url, "%s/internal/sessions/%s", prx.accounts_url, r->token.sid)
+              ? bg_svc_call(prx.svc, "GET", url, NULL, r->request_id, &s)
+              : 404;
+  bool ok = bg_session_live(r, st, s);
+  json_decref(s);
+  return ok;
+}
+
+/* workflow refused: pass its code on (it is in the same registry), or 503 when it could not answer */
+static void refuse_as(struct bg_request *r, long st, const json_t *reply, const char *what)
+{
+  enum bg_problem p;
+  const char *code = json_string_value(json_object_get(reply, "code"));
+  if (st >= 400 && st < 500 && bg_problem_from_code(code, &p) && bg_problem_status(p) == (unsigned)st) {
+    const char *detail = json_string_value(json_object_get(reply, "detail"));
+    if (p == BG_P_NOT_FOUND)
+      bg_reply_problem(r, p, "no such query request");
+    else if (detail)
+      bg_reply_problem(r, p, "%s", detail);
+    else
+      bg_reply_problem(r, p, NULL);
+    return;
+  }
+  bg_log(BG_LOG_WARN, r->request_id, "workflow answered %ld to %s", st, what);
+  bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "cannot %s with workflow", what);
+}
+
+bool prx_consume(struct bg_request *r, const char *request_id, const char *subject_id, const char *national_id,
+                 const char *item, json_t **use)
+{
+  char url[512];
+  *use = NULL;
+  if (!bg_fmt(url, sizeof url, "%s/internal/query-requests/%s/consume", prx.workflow_url, request_id)) {
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    return false;
+  }
+  json_t *body = json_pack("{s:s, s:s?, s:s?, s:s}", "querier_id", r->token.sub, "subject_id", subject_id,
+                           "national_id", national_id, "item", item);
+  json_t *reply = NULL;
+  long st = bg_svc_call(prx.svc, "POST", url, body, r->request_id, &reply);
+  json_decref(body);
+  /* the reply carries the national ID the upstream call needs: it is checked, used and wiped */
+  const json_t *subj = json_object_get(reply, "subject");
+  if (st == 200 && json_is_object(reply) && json_is_string(json_object_get(reply, "consumption_id")) &&
+      json_is_string(json_object_get(subj, "national_id")) && json_is_object(json_object_get(reply, "parties"))) {
+    *use = reply;
+    return true;
+  }
+  refuse_as(r, st, reply, "take a use of the request");
+  json_decref(reply);
+  return false;
+}
+
+bool prx_release(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason)
+{
+  char url[512];
+  if (!bg_fmt(url, sizeof url, "%s/internal/query-requests/%s/release", prx.workflow_url, request_id))
+    return false;
+  json_t *body = json_pack("{s:s, s:s}", "consumption_id", consumption_id, "reason", reason);
+  json_t *reply = NULL;
+  long st = bg_svc_call(prx.svc, "POST", url, body, r ? r->request_id : NULL, &reply);
+  json_decref(body);
+  json_decref(reply);
+  if (st != 200)
+    bg_log(BG_LOG_ERROR, r ? r->request_id : NULL, "workflow answered %ld to the release of use %s", st,
+           consumption_id);
+  return st == 200;
+}
+
+bool prx_audit_append(struct bg_request *r, json_t *events)
+{
+  char url[512];
+  if (!bg_fmt(url, sizeof url, "%s/internal/events", prx.audit_url))
+    return false;
+  json_t *body = json_pack("{s:O}", "events", events);
+  json_t *reply = NULL;
+  long st = bg_svc_call(prx.svc, "POST", url, body, r ? r->request_id : NULL, &reply);
+  json_decref(body);
+  json_decref(reply);
+  if (st != 200)
+    bg_log(BG_LOG_ERROR, r ? r->request_id : NULL, "audit answered %ld to an append; no data is released", st);
+  return st == 200;
+}

@@ -1,0 +1,48 @@
+/* The proxy's SQL: every statement it runs, prepared once per connection. Times go in as
+ * parameters from the service clock (bg_now), so retention follows the test clock. */
+#include "prx.h"
+#include "bligate/events.h"
+#include <stddef.h>
+
+#define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define QCOLS                                                                                              \
+  "q.id, q.request_id, q.registration_no, q.consumption_id, q.querier_id, q.querier_name, q.unit_id,"      \
+  " q.requester_id, q.external_application_id, q.applicant_id, q.subject_id, q.subject_masked, q.item,"    \
+  " q.state, q.found, q.error_code, " TS("q.created_at") ", " TS("q.retrieved_at") ", q.retention_until,"  \
+  " " TS("q.destroyed_at") ", q.key_id, q.sealed"
+
+const struct bg_db_stmt prx_stmts[] = {
+  BG_OUTBOX_STMT,
+  /* the record and its event in one statement: one round trip, one transaction */
+  {"q_insert", "WITH e AS (INSERT INTO outbox (event_id, event) VALUES ($17::uuid, $18::jsonb))"
+               " INSERT INTO queries (id, request_id, registration_no, consumption_id, querier_id, querier_name,"
+               " unit_id, requester_id, external_application_id, applicant_id, subject_id, subject_hmac,"
+               " subject_masked, item, state, created_at, retention_until)"
+               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $16)"},
+  /* the outcome, and the synchronously appended event marked as shipped ($7) */
+  {"q_succeeded", "WITH e AS (UPDATE outbox SET shipped_at = $6 WHERE event_id = $7::uuid AND shipped_at IS NULL)"
+                  " UPDATE queries SET state = 'succeeded', found = $2, retrieved_at = $3, key_id = $4, sealed = $5"
+                  " WHERE id = $1 AND state = 'pending'"},
+  {"q_failed", "WITH e AS (INSERT INTO outbox (event_id, event) VALUES ($4::uuid, $5::jsonb))"
+               " UPDATE queries SET state = 'failed', error_code = $2, released = $3 WHERE id = $1 AND state = 'pending'"},
+  {"q_get", "SELECT " QCOLS " FROM queries q WHERE q.id = $1"},
+  /* a caller's records: the querier's, the requester's or the applicant's ($1), of one request
+   * when $2 is given; keyset pagination on (created_at, id) */
+  {"q_list", "SELECT " QCOLS " FROM queries q"
+             " WHERE (q.querier_id = $1 OR q.requester_id = $1 OR q.applicant_id = $1)"
+             " AND ($2::uuid IS NULL OR q.request_id = $2::uuid)"
+             " AND ($3::timestamptz IS NULL OR (q.created_at, q.id) > ($3::timestamptz, $4::uuid))"
+             " ORDER BY q.created_at, q.id LIMIT $5"},
+  {"q_by_app", "SELECT " QCOLS " FROM queries q WHERE q.external_application_id = $1 AND q.state <> 'failed'"
+               " ORDER BY q.created_at, q.id"},
+  /* purge: lock and list the results whose retention ended before today ($1), then destroy
+   * them with their event in the same transaction */
+  {"q_expired", "SELECT id FROM queries WHERE state = 'succeeded' AND retention_until < $1::date"
+                " ORDER BY retention_until, id LIMIT 1000 FOR UPDATE SKIP LOCKED"},
+  {"q_destroy", "UPDATE queries SET state = 'destroyed', destroyed_at = $2, sealed = NULL, key_id = NULL"
+                " WHERE id = ANY($1::uuid[]) AND state = 'succeeded'"},
+  /* records left pending by a crash between the audit append and the outcome */
+  {"q_stale", "SELECT id, request_id, consumption_id, querier_id, item, subject_hmac, subject_masked FROM queries"
+              " WHERE state = 'pending' AND created_at < $1 ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED"},
+};
+const size_t prx_nstmts = sizeof prx_stmts / sizeof prx_stmts[0];

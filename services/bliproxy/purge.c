@@ -1,0 +1,204 @@
+/* Retention (rule 6: no copies beyond the case file, destroyed when the period ends). A job in
+ * every replica destroys results whose retention date has passed — the ciphertext is cleared,
+ * the record of who queried what stays for the audit — and puts one destruction event listing
+ * the record ids on the log, in the same transaction. Replicas do not collide: rows are taken
+ * with SKIP LOCKED. POST /internal/results/purge runs it at once (operators, tests).
+ *
+ * The same job finishes queries left pending by a crash between the audit append and the
+ * outcome: their use is given back and the record marked failed, so no use is lost. */
+#include "prx.h"
+#include "bligate/clock.h"
+#include "bligate/events.h"
+#include "bligate/json.h"
+#include "bligate/log.h"
+#include "bligate/util.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* how long a query may stay pending before it counts as interrupted: well past every timeout */
+#define PRX_STALE_S 300
+
+static char *pg_uuid_array(const json_t *ids)
+{
+  size_t n = json_array_size(ids), cap = n * 38 + 3;
+  char *s = malloc(cap), *p = s;
+  if (!s)
+    return NULL;
+  *p++ = '{';
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      *p++ = ',';
+    memcpy(p, json_string_value(json_array_get(ids, i)), 36);
+    p += 36;
+  }
+  *p++ = '}';
+  *p = '\0';
+  return s;
+}
+
+static long purge_batch(struct bg_dbc *c, const char *request_id, json_t *all)
+{
+  time_t now = bg_now();
+  char today[BG_DATE_LEN], now_s[BG_TIME_LEN];
+  bg_date_fmt(now, today);
+  bg_time_fmt(now, now_s);
+  const char *p[] = {today};
+  PGresult *res = NULL;
+  long n = -1;
+  char *arr = NULL;
+  json_t *ids = json_array();
+  if (!bg_dbc_begin(c) || !(res = bg_dbc_exec(c, "q_expired", 1, p, NULL)))
+    goto out;
+  for (int i = 0; i < PQntuples(res); i++)
+    json_array_append_new(ids, json_string(PQgetvalue(res, i, 0)));
+  if (json_array_size(ids) == 0) {
+    bg_dbc_rollback(c);
+    n = 0;
+    goto out;
+  }
+  json_t *ev = bg_event_new(NULL, "bli_result.destroyed", "bli_query", NULL, "success");
+  json_t *d = json_object_get(ev, "details");
+  json_object_set(d, "record_ids", ids);
+  json_object_set_new(d, "count", json_integer((json_int_t)json_array_size(ids)));
+  json_object_set_new(d, "retention_until_before", json_string(today));
+  if (request_id)
+    json_object_set_new(ev, "request_id", json_string(request_id));
+  arr = pg_uuid_array(ids);
+  const char *pd[] = {arr, now_s};
+  if (!arr || !bg_dbc_run(c, "q_destroy", 2, pd, NULL) || !bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
+    if (c->in_tx)
+      bg_dbc_rollback(c);
+    goto out;
+  }
+  n = (long)json_array_size(ids);
+  json_array_extend(all, ids);
+  bg_info("destroyed %ld results whose retention ended before %s", n, today);
+out:
+  free(arr);
+  json_decref(ids);
+  PQclear(res);
+  return n;
+}
+
+long prx_purge_run(const char *request_id, json_t **record_ids)
+{
+  struct bg_dbc *c = bg_db_acquire(prx.db, 2000);
+  if (!c)
+    return -1;
+  json_t *all = json_array();
+  long total = 0, n;
+  while ((n = purge_batch(c, request_id, all)) > 0)
+    total += n;
+  bg_db_release(c);
+  if (n < 0) {
+    json_decref(all);
+    return -1;
+  }
+  if (record_ids)
+    *record_ids = all;
+  else
+    json_decref(all);
+  return total;
+}
+
+/* Pending records older than PRX_STALE_S: the query was interrupted. */
+static void finish_interrupted(void)
+{
+  struct bg_dbc *c = bg_db_acquire(prx.db, 2000);
+  if (!c)
+    return;
+  char before[BG_TIME_LEN];
+  bg_time_fmt(bg_now() - PRX_STALE_S, before);
+  const char *p[] = {before};
+  PGresult *res = NULL;
+  if (bg_dbc_begin(c) && (res = bg_dbc_exec(c, "q_stale", 1, p, NULL))) {
+    bool ok = true;
+    for (int i = 0; ok && i < PQntuples(res); i++) {
+      const char *qid = PQgetvalue(res, i, 0), *rid = PQgetvalue(res, i, 1), *cid = PQgetvalue(res, i, 2);
+      bool released = prx_release(NULL, rid, cid, "interrupted");
+      json_t *ev = bg_event_new(NULL, "bli_query.failed", "bli_query", qid, "failure");
+      json_object_set_new(ev, "subject", json_pack("{s:s, s:s}", "id_hmac", PQgetvalue(res, i, 5), "id_masked",
+                                                   PQgetvalue(res, i, 6)));
+      json_t *d = json_object_get(ev, "details");
+      json_object_set_new(d, "request_id", json_string(rid));
+      json_object_set_new(d, "consumption_id", json_string(cid));
+      json_object_set_new(d, "item", json_string(PQgetvalue(res, i, 4)));
+      json_object_set_new(d, "querier_id", json_string(PQgetvalue(res, i, 3)));
+      json_object_set_new(d, "code", json_string("interrupted"));
+      json_object_set_new(d, "released", json_boolean(released));
+      char *text = bg_json_dump(ev);
+      const char *pf[] = {qid, "interrupted", released ? "true" : "false", json_string_value(json_object_get(ev, "id")),
+                          text};
+      ok = text && bg_dbc_run(c, "q_failed", 5, pf, NULL);
+      free(text);
+      json_decref(ev);
+    }
+    if (ok && bg_dbc_commit(c) && PQntuples(res))
+      bg_warn("finished %d interrupted queries (their uses given back)", PQntuples(res));
+  }
+  if (c->in_tx)
+    bg_dbc_rollback(c);
+  PQclear(res);
+  bg_db_release(c);
+}
+
+void prx_h_purge(struct bg_request *r)
+{
+  json_t *ids = NULL;
+  long n = prx_purge_run(r->request_id, &ids);
+  if (n < 0) {
+    bg_reply_problem(r, BG_P_DB_UNAVAILABLE, "the purge did not complete; it is retried on its schedule");
+    return;
+  }
+  char today[BG_DATE_LEN];
+  bg_reply_json(r, 200, json_pack("{s:I, s:o, s:s}", "destroyed", (json_int_t)n, "record_ids", ids, "before",
+                                  bg_date_fmt(bg_now(), today)));
+}
+
+static pthread_t job;
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER;
+static bool job_running;
+static int job_interval_s;
+
+static void *job_main(void *arg)
+{
+  (void)arg;
+  pthread_mutex_lock(&job_mu);
+  while (job_running) {
+    pthread_mutex_unlock(&job_mu);
+    if (prx_purge_run(NULL, NULL) < 0)
+      bg_warn("retention purge failed; retrying in %d s", job_interval_s);
+    finish_interrupted();
+    pthread_mutex_lock(&job_mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += job_interval_s;
+    while (job_running && pthread_cond_timedwait(&job_cv, &job_mu, &until) == 0)
+      ;
+  }
+  pthread_mutex_unlock(&job_mu);
+  return NULL;
+}
+
+void prx_purge_start(int interval_s)
+{
+  job_interval_s = interval_s;
+  job_running = true;
+  if (pthread_create(&job, NULL, job_main, NULL) != 0) {
+    bg_error("cannot start the retention job");
+    job_running = false;
+  }
+}
+
+void prx_purge_stop(void)
+{
+  pthread_mutex_lock(&job_mu);
+  bool was = job_running;
+  job_running = false;
+  pthread_cond_broadcast(&job_cv);
+  pthread_mutex_unlock(&job_mu);
+  if (was)
+    pthread_join(job, NULL);
+}

@@ -1,0 +1,17 @@
+/* What accounts says about a user's session (GET /internal/sessions/{sid}, or
+ * .../items/{item}), turned into the refusal every service gives: revocation, logout, idle
+ * expiry and deactivation take effect at once wherever they are asked. */
+#ifndef BLIGATE_SESSION_H
+#define BLIGATE_SESSION_H
+#include <jansson.h>
+#include <stdbool.h>
+
+struct bg_request;
+
+/* status and reply of the call (status 0: accounts unreachable). True when the session is live,
+ * belongs to the token's account and the account is active; otherwise replies the refusal
+ * (session-ended, session-idle-expired, account-inactive, token-invalid, or 503
+ * dependency-unavailable) and returns false. */
+bool bg_session_live(struct bg_request *r, long status, const json_t *s);
+
+#endif
