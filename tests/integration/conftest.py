@@ -90,11 +90,13 @@ def admin(login):
 @pytest.fixture
 def clock(stack):
     """Moves the accounts service's clock (BLIGATE_TEST_CLOCK=1) and puts it back afterwards;
-    returns accounts' reply. The workflow service's clock moves with it when workflow runs:
-    its request windows follow the same time as the tokens accounts issues."""
+    returns accounts' reply. The workflow and proxy clocks move with it when they run: request
+    windows and retention follow the same time as the tokens accounts issues."""
     urls = [stack["BLIGATE_ACCOUNTS_URL"] + "/internal/test/clock"]
-    if "workflow" in stack.get("BLIGATE_SERVICES", "").split():
-        urls.append(stack["BLIGATE_WORKFLOW_URL"] + "/internal/test/clock")
+    running = stack.get("BLIGATE_SERVICES", "").split()
+    for svc in ("workflow", "bliproxy"):
+        if svc in running:
+            urls.append(stack[f"BLIGATE_{svc.upper()}_URL"] + "/internal/test/clock")
 
     def set_offset(seconds):
         replies = []
