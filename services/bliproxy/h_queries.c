@@ -234,17 +234,11 @@ void prx_h_query_list(struct bg_request *r)
   }
   if (!prx_check_session(r))
     return;
-  struct bg_dbc *c = bg_db_for(r, prx.db);
-  if (!c)
-    return;
   const char *p[] = {r->token.sub, request_id, pg.after_ts, pg.after_id, pg.lim};
-  PGresult *res = bg_dbc_exec(c, "q_list", 5, p, NULL);
-  if (!res)
-    bg_db_failed(r, c);
-  else
+  PGresult *res = bg_db_fetch(r, prx.db, "q_list", 5, p);
+  if (res)
     bg_reply_json(r, 200, bg_page(res, pg.limit, Q_CREATED, Q_ID, meta_row, NULL));
   PQclear(res);
-  bg_db_release(c);
 }
 
 /* Who the caller is to a record: the querier, the requester or the applicant; NULL for anyone
@@ -276,16 +270,10 @@ void prx_h_query_get(struct bg_request *r)
     return;
   if (!prx_check_session(r))
     return;
-  struct bg_dbc *c = bg_db_for(r, prx.db);
-  if (!c)
-    return;
   const char *p[] = {id};
-  PGresult *res = bg_dbc_exec(c, "q_get", 1, p, NULL);
-  bg_db_release(c);
-  if (!res) {
-    bg_reply_problem(r, BG_P_DB_UNAVAILABLE, "try again shortly");
+  PGresult *res = bg_db_fetch(r, prx.db, "q_get", 1, p);
+  if (!res)
     return;
-  }
   const char *role = PQntuples(res) == 1 ? prx_reader_role(r, res, 0) : NULL;
   if (!role) {
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such query");

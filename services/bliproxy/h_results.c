@@ -3,6 +3,7 @@
  * on, so its visibility rules apply unchanged); the data itself is here, and only the applicant
  * and the querier read it, each record read an event on the log. */
 #include "prx.h"
+#include "bligate/clock.h"
 #include "bligate/httpc.h"
 #include "bligate/log.h"
 #include "bligate/util.h"
@@ -37,17 +38,10 @@ void prx_h_app_results(struct bg_request *r)
     json_decref(progress);
     return;
   }
-  struct bg_dbc *c = bg_db_for(r, prx.db);
-  if (!c) {
-    json_decref(progress);
-    return;
-  }
   const char *p[] = {id};
-  PGresult *res = bg_dbc_exec(c, "q_by_app", 1, p, NULL);
-  bg_db_release(c);
+  PGresult *res = bg_db_fetch(r, prx.db, "q_by_app", 1, p);
   if (!res) {
     json_decref(progress);
-    bg_reply_problem(r, BG_P_DB_UNAVAILABLE, "try again shortly");
     return;
   }
   json_t *results = json_array(), *events = json_array();
@@ -72,6 +66,11 @@ void prx_h_app_results(struct bg_request *r)
     json_decref(results);
     json_decref(progress);
   } else {
+    if (json_array_size(events)) {
+      char at[BG_TIME_LEN];
+      json_object_set_new(progress, "watermark", prx_watermark(r->token.sub, NULL, r->token.unit[0] ? r->token.unit : NULL,
+                                                               bg_time_fmt(bg_now(), at)));
+    }
     json_object_set_new(progress, "results", results);
     bg_reply_header(r, "Cache-Control", "no-store");
     bg_reply_json(r, 200, progress);

@@ -84,3 +84,15 @@ bool bg_req_page(struct bg_request *r, struct bg_page_req *p)
   snprintf(p->lim, sizeof p->lim, "%d", p->limit + 1);
   return true;
 }
+
+PGresult *bg_db_fetch(struct bg_request *r, struct bg_db *db, const char *stmt, int nparams, const char *const *params)
+{
+  struct bg_dbc *c = bg_db_for(r, db);
+  if (!c)
+    return NULL;
+  PGresult *res = bg_dbc_exec(c, stmt, nparams, params, NULL);
+  if (!res)
+    bg_db_failed(r, c);
+  bg_db_release(c);
+  return res;
+}

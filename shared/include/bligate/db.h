@@ -63,6 +63,10 @@ struct bg_request;
 struct bg_dbc *bg_db_for(struct bg_request *r, struct bg_db *db);
 /* After a failed statement or commit: roll back and reply 503 (connection lost) or 500. */
 void bg_db_failed(struct bg_request *r, struct bg_dbc *c);
+/* One statement outside a transaction, for a handler that only reads: acquire, execute,
+ * release. NULL after replying (503 without a connection, 503 or 500 when it failed). */
+PGresult *bg_db_fetch(struct bg_request *r, struct bg_db *db, const char *stmt, int nparams,
+                      const char *const *params);
 
 /* Keyset pagination cursor: opaque base64url of "<created_at>|<uuid>". */
 char *bg_cursor_make(const char *created_at, const char *id);
