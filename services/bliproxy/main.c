@@ -5,6 +5,7 @@
 #include "bligate/config.h"
 #include "bligate/httpc.h"
 #include "bligate/log.h"
+#include "bligate/service.h"
 #include "bligate/shipper.h"
 #include "bligate/svc.h"
 #include <stdio.h>
@@ -28,25 +29,12 @@ static bool ready(void *ctx, const char **why)
 
 int main(int argc, char **argv)
 {
-  const char *lvl = bg_cfg_str("BLIGATE_LOG_LEVEL", "info");
-  bg_log_init("bliproxy", !strcmp(lvl, "debug") ? BG_LOG_DEBUG : !strcmp(lvl, "warn") ? BG_LOG_WARN
-                                                             : !strcmp(lvl, "error") ? BG_LOG_ERROR : BG_LOG_INFO);
-  json_object_seed(0);
-  if (argc > 1 && !strcmp(argv[1], "migrate"))
-    return bg_db_migrate(bg_cfg_str("BLIGATE_DB_OWNER_URL", NULL), "bliproxy", bliproxy_migrations,
-                         bliproxy_migrations_len)
-             ? 0
-             : 1;
-  if (argc > 1) {
-    fprintf(stderr, "usage: bligate-bliproxy [migrate]\n");
-    return 2;
-  }
+  bg_service_init("bliproxy");
+  int rc = bg_service_command(argc, argv, "bliproxy", bliproxy_migrations, bliproxy_migrations_len);
+  if (rc >= 0)
+    return rc;
   /* Every required setting is read before anything starts, so a bad one exits with 2. */
-  unsigned port = (unsigned)bg_cfg_long("BLIGATE_LISTEN_PORT", 0, 1, 65535);
-  if (!getenv("BLIGATE_LISTEN_PORT")) {
-    fprintf(stderr, "configuration error: BLIGATE_LISTEN_PORT is required\n");
-    return 2;
-  }
+  struct bg_server_cfg cfg = bg_service_server_cfg("bliproxy", prx_routes, prx_nroutes, 64 << 10);
   prx.accounts_url = bg_cfg_str("BLIGATE_ACCOUNTS_URL", NULL);
   prx.workflow_url = bg_cfg_str("BLIGATE_WORKFLOW_URL", NULL);
   prx.audit_url = bg_cfg_str("BLIGATE_AUDIT_URL", NULL);
@@ -73,22 +61,9 @@ int main(int argc, char **argv)
     fprintf(stderr, "cannot fetch the token keys from accounts\n");
     return 1;
   }
-  struct bg_server_cfg cfg = {
-    .service = "bliproxy",
-    .addr = bg_cfg_str("BLIGATE_LISTEN_ADDR", "127.0.0.1"),
-    .port = port,
-    .routes = prx_routes,
-    .nroutes = prx_nroutes,
-    .max_body = (size_t)bg_cfg_long("BLIGATE_MAX_BODY", 64 << 10, 1024, 1 << 20),
-    .max_conns = (unsigned)bg_cfg_long("BLIGATE_MAX_CONNECTIONS", 512, 4, 65536),
-    .keys = keys,
-    .issuer = bg_cfg_str("BLIGATE_JWT_ISSUER", "bligate"),
-    .audience = bg_cfg_str("BLIGATE_JWT_AUDIENCE", "bligate"),
-    /* the session is asked of accounts by each handler, together with what it needs (the grant) */
-    .auth_hook = NULL,
-    .ready = ready,
-    .test_clock = bg_cfg_bool("BLIGATE_TEST_CLOCK", false),
-  };
+  cfg.keys = keys;
+  /* the session is asked of accounts by each handler, together with what it needs (the grant) */
+  cfg.ready = ready;
   struct bg_server *srv = bg_server_start(&cfg);
   if (!srv)
     return 1;
