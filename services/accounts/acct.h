@@ -62,6 +62,7 @@ void acct_h_certs_list(struct bg_request *r);
 void acct_h_certs_post(struct bg_request *r);
 void acct_h_certs_delete(struct bg_request *r);
 void acct_h_internal_session(struct bg_request *r);
+void acct_h_internal_authz(struct bg_request *r);
 /* h_internal_accounts.c: account and unit facts for other services (scope accounts:read) */
 void acct_h_internal_account(struct bg_request *r);
 void acct_h_internal_unit(struct bg_request *r);

@@ -152,6 +152,21 @@ const struct bg_db_stmt acct_stmts[] = {
                   " ORDER BY closed_at DESC LIMIT 1 FOR UPDATE"},
   {"cod_used", "UPDATE permission_applications SET carried_over_at = $2 WHERE id = $1"},
   /* grants */
+  /* the proxy's check before a query: the session (as session_check, same idle rule), the
+   * account, and its current grant of one item ($4) on the bureau's date $5 */
+  {"session_item",
+   "WITH s AS (SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, s.ended_at, a.status, a.unit_id, a.roles,"
+   "  a.name FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1),"
+   " t AS (UPDATE sessions u SET last_seen_at = $2 FROM s WHERE u.id = s.id AND s.ended_at IS NULL"
+   "  AND s.status = 'active' AND s.expires_at > $2 AND s.last_seen_at + make_interval(secs => $3) > $2"
+   "  AND s.last_seen_at < $2::timestamptz - interval '5 seconds' RETURNING u.last_seen_at)"
+   " SELECT s.account_id, s.ended_at IS NOT NULL, s.expires_at <= $2,"
+   "  COALESCE(t.last_seen_at, s.last_seen_at) + make_interval(secs => $3) <= $2, s.status, s.unit_id,"
+   "  array_to_json(s.roles), s.name,"
+   "  CASE WHEN g.id IS NULL THEN NULL WHEN g.suspended_at IS NOT NULL THEN 'suspended'"
+   "   WHEN g.effective_date > $5::date THEN 'pending' ELSE 'active' END, g.effective_date::text, g.application_id"
+   " FROM s LEFT JOIN t ON true"
+   " LEFT JOIN grants g ON g.account_id = s.account_id AND g.item = $4 AND g.revoked_at IS NULL"},
   {"grant_list", "SELECT " GCOLS " FROM grants g WHERE g.account_id = $1 ORDER BY g.item, g.granted_at"},
   {"grant_list_current", "SELECT " GCOLS " FROM grants g WHERE g.account_id = $1 AND g.revoked_at IS NULL"
                          " ORDER BY g.item"},

@@ -46,6 +46,8 @@ const struct bg_route acct_routes[] = {
    .scope = "grants:read"},
   {.method = "GET", .pattern = "/internal/sessions/{}", .handler = acct_h_internal_session, .flags = BG_R_CLIENT,
    .scope = "sessions:read"},
+  {.method = "GET", .pattern = "/internal/sessions/{}/items/{}", .handler = acct_h_internal_authz,
+   .flags = BG_R_CLIENT, .scope = "sessions:read"},
   {.method = "GET", .pattern = "/internal/accounts/{}", .handler = acct_h_internal_account, .flags = BG_R_CLIENT,
    .scope = "accounts:read"},
   {.method = "GET", .pattern = "/internal/units/{}", .handler = acct_h_internal_unit, .flags = BG_R_CLIENT,

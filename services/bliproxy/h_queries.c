@@ -201,7 +201,6 @@ void prx_h_query_post(struct bg_request *r)
   char loc[128];
   bg_fmt(loc, sizeof loc, "/v1/bli/queries/%s", qid);
   bg_reply_header(r, "Location", loc);
-  bg_reply_header(r, "Cache-Control", "no-store");
   bg_reply_json(r, 201, out);
 done_ev:
   free(ev_text);
@@ -295,7 +294,6 @@ void prx_h_query_get(struct bg_request *r)
                                                                                      : NULL,
                                                             r->token.unit[0] ? r->token.unit : NULL,
                                                             bg_time_fmt(bg_now(), at)));
-      bg_reply_header(r, "Cache-Control", "no-store");
       bg_reply_json(r, 200, out);
     }
     json_decref(events);

@@ -72,7 +72,6 @@ void prx_h_app_results(struct bg_request *r)
                                                                bg_time_fmt(bg_now(), at)));
     }
     json_object_set_new(progress, "results", results);
-    bg_reply_header(r, "Cache-Control", "no-store");
     bg_reply_json(r, 200, progress);
   }
   json_decref(events);
