@@ -51,22 +51,29 @@ bool prx_check_session(struct bg_request *r)
   return ok;
 }
 
-/* workflow refused: pass its code on (it is in the same registry), or 503 when it could not answer */
+/* workflow refused the use: its refusals of the caller's request are passed on (the codes are
+ * in the same registry); anything else — including a refusal of the proxy's own token — means
+ * workflow could not answer the question */
 static void refuse_as(struct bg_request *r, long st, const json_t *reply, const char *what)
 {
+  static const enum bg_problem passed_on[] = {BG_P_NOT_FOUND, BG_P_REQUEST_NOT_APPROVED, BG_P_REQUEST_EXPIRED,
+                                              BG_P_USES_EXHAUSTED, BG_P_NOT_REQUEST_QUERIER,
+                                              BG_P_SUBJECT_NOT_ON_REQUEST, BG_P_ITEM_NOT_ON_REQUEST};
   enum bg_problem p;
   const char *code = json_string_value(json_object_get(reply, "code"));
-  if (st >= 400 && st < 500 && bg_problem_from_code(code, &p) && bg_problem_status(p) == (unsigned)st) {
-    const char *detail = json_string_value(json_object_get(reply, "detail"));
-    if (p == BG_P_NOT_FOUND)
-      bg_reply_problem(r, p, "no such query request");
-    else if (detail)
-      bg_reply_problem(r, p, "%s", detail);
-    else
-      bg_reply_problem(r, p, NULL);
-    return;
-  }
-  bg_log(BG_LOG_WARN, r->request_id, "workflow answered %ld to %s", st, what);
+  if (bg_problem_from_code(code, &p) && bg_problem_status(p) == (unsigned)st)
+    for (size_t i = 0; i < sizeof passed_on / sizeof passed_on[0]; i++)
+      if (passed_on[i] == p) {
+        const char *detail = json_string_value(json_object_get(reply, "detail"));
+        if (p == BG_P_NOT_FOUND)
+          bg_reply_problem(r, p, "no such query request");
+        else if (detail)
+          bg_reply_problem(r, p, "%s", detail);
+        else
+          bg_reply_problem(r, p, NULL);
+        return;
+      }
+  bg_log(BG_LOG_WARN, r->request_id, "workflow answered %ld (%s) to %s", st, code ? code : "-", what);
   bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "cannot %s with workflow", what);
 }
 

@@ -246,10 +246,11 @@ const char *prx_reader_role(const struct bg_request *r, PGresult *res, int row)
 {
   if (!strcmp(PQgetvalue(res, row, Q_QUERIER), r->token.sub))
     return "querier";
-  if (!strcmp(PQgetvalue(res, row, Q_REQUESTER), r->token.sub))
-    return "requester";
+  /* a Form 3 applicant is also the linked request's requester: they read as the applicant */
   if (!PQgetisnull(res, row, Q_APPLICANT) && !strcmp(PQgetvalue(res, row, Q_APPLICANT), r->token.sub))
     return "applicant";
+  if (!strcmp(PQgetvalue(res, row, Q_REQUESTER), r->token.sub))
+    return "requester";
   return NULL;
 }
 

@@ -62,7 +62,7 @@ json_t *prx_watermark(const char *account_id, const char *name, const char *unit
   char text[512];
   bg_fmt(text, sizeof text, "機密 限本案使用 禁止複製 CONFIDENTIAL: case use only, do not copy | %s (%s) | %s",
          name ? name : account_id, account_id, at);
-  return json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "text", text, "account_id", account_id, "name", name, "unit_id",
+  return json_pack("{s:s, s:s, s:s*, s:s*, s:s}", "text", text, "account_id", account_id, "name", name, "unit_id",
                    unit_id, "at", at);
 }
 

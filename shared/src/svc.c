@@ -145,26 +145,46 @@ bool bg_svc_token(struct bg_svc *s, char *buf, size_t len)
   return ok;
 }
 
+/* Forgets the cached token if it is still the one that was refused. */
+static void drop_token(struct bg_svc *s, const char *tok)
+{
+  pthread_mutex_lock(&s->mu);
+  if (!strcmp(s->token, tok))
+    s->token[0] = '\0';
+  pthread_mutex_unlock(&s->mu);
+}
+
 long bg_svc_call(struct bg_svc *s, const char *method, const char *url, const json_t *body, const char *request_id,
                  json_t **out)
 {
   *out = NULL;
   char tok[4096];
-  if (!bg_svc_token(s, tok, sizeof tok))
-    return 0;
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-  struct bg_httpc_req req = {.method = method, .url = url, .bearer = tok, .request_id = request_id,
-                             .content_type = text ? "application/json" : NULL, .body = text,
-                             .body_len = text ? strlen(text) : 0};
-  struct bg_httpc_resp resp;
   long status = 0;
-  if (bg_httpc_do(&req, &resp)) {
-    status = resp.status;
-    *out = bg_httpc_json(&resp);
-  } else {
-    bg_log(BG_LOG_WARN, request_id, "%s %s failed: %s", method, url, resp.error);
+  /* A token the callee refuses (401) is renewed once and the call repeated: the callee may
+   * have rotated its keys, or its clock (a stepped system clock, the test clock) may see our
+   * cached token as expired although ours does not. */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (!bg_svc_token(s, tok, sizeof tok))
+      break;
+    struct bg_httpc_req req = {.method = method, .url = url, .bearer = tok, .request_id = request_id,
+                               .content_type = text ? "application/json" : NULL, .body = text,
+                               .body_len = text ? strlen(text) : 0};
+    struct bg_httpc_resp resp;
+    json_decref(*out);
+    *out = NULL;
+    status = 0;
+    if (bg_httpc_do(&req, &resp)) {
+      status = resp.status;
+      *out = bg_httpc_json(&resp);
+    } else {
+      bg_log(BG_LOG_WARN, request_id, "%s %s failed: %s", method, url, resp.error);
+    }
+    bg_httpc_resp_free(&resp);
+    if (status != 401)
+      break;
+    drop_token(s, tok);
   }
-  bg_httpc_resp_free(&resp);
   free(text);
   return status;
 }
