@@ -76,6 +76,7 @@ void acct_h_apps_resubmit(struct bg_request *r);
 void acct_h_apps_withdraw(struct bg_request *r);
 void acct_h_grants_list(struct bg_request *r);
 void acct_h_internal_grants(struct bg_request *r);
+void acct_h_internal_grants_suspend(struct bg_request *r);
 void acct_h_accounts_suspend(struct bg_request *r);
 void acct_h_admin_handover(struct bg_request *r);
 json_t *acct_application_json(PGresult *res, int row, bool show_id);

@@ -160,6 +160,72 @@ done:
   bg_db_release(c);
 }
 
+struct corrective_body {
+  const char *reason, *corrective_action_id;
+};
+
+/* POST /internal/accounts/{id}/grants/suspend (scope grants:suspend): the audit service applies
+ * a corrective action (rule 8) by suspending every current grant of the account at once, with
+ * the same mechanics as a change of duties; only an approved permission application naming an
+ * item brings it back (grant_add). Idempotent: a second call finds nothing left to suspend,
+ * answers 200 with count 0 and records no second event (nothing changed). */
+void acct_h_internal_grants_suspend(struct bg_request *r)
+{
+  static const struct bg_field spec[] = {
+    BG_FIELD("reason", BG_F_STRING, true, struct corrective_body, reason, .min = 2, .max = 1000),
+    BG_FIELD("corrective_action_id", BG_F_UUID, true, struct corrective_body, corrective_action_id), BG_FIELD_END};
+  const char *id;
+  if (!bg_req_uuid_param(r, 0, &id))
+    return;
+  struct corrective_body b = {0};
+  if (!bg_json_parse(r, r->json, spec, &b))
+    return;
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c)
+    return;
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  const char *p[] = {id};
+  PGresult *acc = NULL;
+  json_t *items = NULL;
+  /* account_lock serialises this with a concurrent approval or change of unit of the account */
+  if (!bg_dbc_begin(c) || !(acc = bg_dbc_exec(c, "account_lock", 1, p, NULL))) {
+    bg_db_failed(r, c);
+    goto done;
+  }
+  if (PQntuples(acc) == 0) {
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_NOT_FOUND, "no such account");
+    goto done;
+  }
+  if (!(items = acct_suspend_grants(c, id, b.reason, now_s))) {
+    bg_db_failed(r, c);
+    goto done;
+  }
+  size_t n = json_array_size(items);
+  if (n > 0) {
+    json_t *ev = bg_event_new(r, "grants.suspended", "account", id, "success");
+    json_t *d = json_object_get(ev, "details");
+    json_object_set_new(d, "reason", json_string(b.reason));
+    json_object_set_new(d, "corrective_action_id", json_string(b.corrective_action_id));
+    json_object_set(d, "items", items);
+    if (!bg_outbox_add(c, ev)) {
+      bg_db_failed(r, c);
+      goto done;
+    }
+  }
+  if (!bg_dbc_commit(c)) {
+    bg_db_failed(r, c);
+    goto done;
+  }
+  bg_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:O}", "account_id", id, "corrective_action_id",
+                                  b.corrective_action_id, "count", (json_int_t)n, "items", items));
+done:
+  json_decref(items);
+  PQclear(acc);
+  bg_db_release(c);
+}
+
 struct handover_body {
   const char *to_account_id, *reason;
 };

@@ -44,6 +44,8 @@ const struct bg_route acct_routes[] = {
    .flags = BG_R_AUTH | JSON | OPT},
   {.method = "GET", .pattern = "/internal/accounts/{}/grants", .handler = acct_h_internal_grants, .flags = BG_R_CLIENT,
    .scope = "grants:read"},
+  {.method = "POST", .pattern = "/internal/accounts/{}/grants/suspend", .handler = acct_h_internal_grants_suspend,
+   .flags = BG_R_CLIENT | JSON, .scope = "grants:suspend"},
   {.method = "GET", .pattern = "/internal/sessions/{}", .handler = acct_h_internal_session, .flags = BG_R_CLIENT,
    .scope = "sessions:read"},
   {.method = "GET", .pattern = "/internal/sessions/{}/items/{}", .handler = acct_h_internal_authz,
