@@ -5,18 +5,23 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/param_build.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_KEYS 8
+#define MAX_KEYS 16
 #define MAX_TOKEN 8192
 
+/* Append-only: a slot is filled before n counts it (release), so readers never lock; adders
+ * are serialised by the owner (one refresher). */
 struct bg_keyset {
-  int n;
+  _Atomic int n;
   struct {
     char kid[64];
     EVP_PKEY *pkey;
   } k[MAX_KEYS];
+  void (*refresh)(void *ctx);
+  void *refresh_ctx;
 };
 
 const char *bg_jwt_err_str(enum bg_jwt_err e)
@@ -42,17 +47,36 @@ static bool is_p256(EVP_PKEY *pkey)
 
 bool bg_keyset_add(struct bg_keyset *ks, const char *kid, EVP_PKEY *pkey)
 {
-  if (!ks || ks->n >= MAX_KEYS || !kid || strlen(kid) >= sizeof ks->k[0].kid || !is_p256(pkey))
+  int n = ks ? atomic_load(&ks->n) : 0;
+  if (!ks || n >= MAX_KEYS || !kid || strlen(kid) >= sizeof ks->k[0].kid || !is_p256(pkey))
     return false;
   if (!EVP_PKEY_up_ref(pkey))
     return false;
-  strcpy(ks->k[ks->n].kid, kid); /* length checked above */
-  ks->k[ks->n].pkey = pkey;
-  ks->n++;
+  strcpy(ks->k[n].kid, kid); /* length checked above */
+  ks->k[n].pkey = pkey;
+  atomic_store(&ks->n, n + 1);
   return true;
 }
 
-size_t bg_keyset_count(const struct bg_keyset *ks) { return ks ? (size_t)ks->n : 0; }
+static EVP_PKEY *find_key(const struct bg_keyset *ks, const char *kid);
+
+size_t bg_keyset_merge(struct bg_keyset *dst, const struct bg_keyset *src)
+{
+  size_t added = 0;
+  int n = atomic_load(&src->n);
+  for (int i = 0; i < n; i++)
+    if (!find_key(dst, src->k[i].kid) && bg_keyset_add(dst, src->k[i].kid, src->k[i].pkey))
+      added++;
+  return added;
+}
+
+void bg_keyset_on_unknown_kid(struct bg_keyset *ks, void (*fn)(void *ctx), void *ctx)
+{
+  ks->refresh = fn;
+  ks->refresh_ctx = ctx;
+}
+
+size_t bg_keyset_count(const struct bg_keyset *ks) { return ks ? (size_t)atomic_load(&ks->n) : 0; }
 
 void bg_keyset_free(struct bg_keyset *ks)
 {
@@ -177,7 +201,8 @@ struct bg_keyset *bg_keyset_from_jwks(const char *text, size_t len)
 
 static EVP_PKEY *find_key(const struct bg_keyset *ks, const char *kid)
 {
-  for (int i = 0; i < ks->n; i++)
+  int n = atomic_load(&ks->n);
+  for (int i = 0; i < n; i++)
     if (strcmp(ks->k[i].kid, kid) == 0)
       return ks->k[i].pkey;
   return NULL;
@@ -249,7 +274,12 @@ enum bg_jwt_err bg_jwt_verify(const struct bg_keyset *ks, const char *token, con
   if (json_object_get(hdr, "crit")) /* we understand no critical extensions */
     goto out;
   const char *kid = json_string_value(json_object_get(hdr, "kid"));
-  EVP_PKEY *key = kid ? find_key(ks, kid) : (ks->n == 1 ? ks->k[0].pkey : NULL);
+  EVP_PKEY *key = kid ? find_key(ks, kid) : (atomic_load(&ks->n) == 1 ? ks->k[0].pkey : NULL);
+  if (!key && kid && ks->refresh) {
+    /* a key the issuer has rotated in since we fetched ours: ask once (the owner rate-limits) */
+    ks->refresh(ks->refresh_ctx);
+    key = find_key(ks, kid);
+  }
   if (!key) {
     rc = BG_JWT_UNKNOWN_KID;
     goto out;

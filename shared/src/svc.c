@@ -7,6 +7,7 @@
 #include "bligate/util.h"
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@ struct bg_svc {
   char token[4096];
   time_t token_exp;
   time_t token_got; /* when it was issued, by our clock */
+  pthread_mutex_t keys_mu;
+  int64_t keys_fetched_us; /* monotonic: refreshes are at most one per 10 s */
 };
 
 struct bg_svc *bg_svc_from_env(void)
@@ -37,6 +40,7 @@ struct bg_svc *bg_svc_from_env(void)
   secret[strcspn(secret, "\r\n")] = '\0';
   s->secret = secret;
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->keys_mu, NULL);
   return s;
 }
 
@@ -54,6 +58,32 @@ void bg_svc_free(struct bg_svc *s)
   free(s);
 }
 
+/* A token names a key we do not have: accounts may have rotated its signing key. Fetch the
+ * JWKS again (at most every 10 s, so forged kids cannot make us hammer accounts) and add the
+ * new keys; keys already held stay, so tokens signed before the rotation still verify. */
+static void refresh_keys(void *ctx)
+{
+  struct bg_svc *s = ctx;
+  pthread_mutex_lock(&s->keys_mu);
+  int64_t now = bg_mono_us();
+  if (now - s->keys_fetched_us >= 10 * 1000000LL) {
+    s->keys_fetched_us = now;
+    struct bg_httpc_req req = {.method = "GET", .url = s->jwks_url, .timeout_ms = 2000};
+    struct bg_httpc_resp resp;
+    if (bg_httpc_do(&req, &resp) && resp.status == 200) {
+      struct bg_keyset *fresh = bg_keyset_from_jwks(resp.body, resp.len);
+      size_t added = fresh ? bg_keyset_merge(s->keys, fresh) : 0;
+      if (added)
+        bg_info("token keys: %zu new from %s", added, s->jwks_url);
+      bg_keyset_free(fresh);
+    } else {
+      bg_warn("token keys: cannot refresh from %s", s->jwks_url);
+    }
+    bg_httpc_resp_free(&resp);
+  }
+  pthread_mutex_unlock(&s->keys_mu);
+}
+
 const struct bg_keyset *bg_svc_keys(struct bg_svc *s, int wait_ms)
 {
   if (s->keys)
@@ -67,6 +97,9 @@ const struct bg_keyset *bg_svc_keys(struct bg_svc *s, int wait_ms)
       bg_httpc_resp_free(&resp);
       if (ks && bg_keyset_count(ks) > 0) {
         s->keys = ks;
+        /* the first unknown kid may refresh at once: the limit is between refreshes */
+        s->keys_fetched_us = INT64_MIN / 2;
+        bg_keyset_on_unknown_kid(ks, refresh_keys, s);
         return ks;
       }
       bg_keyset_free(ks);

@@ -38,7 +38,7 @@ enum bg_jwt_err {
 };
 const char *bg_jwt_err_str(enum bg_jwt_err e);
 
-/* A set of public keys by kid. Immutable once built; swap a new one in to rotate. */
+/* A set of public keys by kid. Append-only: readers never lock, one writer at a time. */
 struct bg_keyset;
 struct bg_keyset *bg_keyset_new(void);
 /* Takes a reference to pkey (EC P-256 only; others are refused). */
@@ -47,6 +47,11 @@ bool bg_keyset_add(struct bg_keyset *ks, const char *kid, EVP_PKEY *pkey);
 struct bg_keyset *bg_keyset_from_jwks(const char *json, size_t len);
 json_t *bg_keyset_to_jwks(const struct bg_keyset *ks);
 size_t bg_keyset_count(const struct bg_keyset *ks);
+/* Adds src's keys that dst lacks (for a refreshed JWKS); returns how many. */
+size_t bg_keyset_merge(struct bg_keyset *dst, const struct bg_keyset *src);
+/* fn(ctx) runs when a token names a kid the set lacks, before it is refused: the issuer may have
+ * rotated its key. fn may add keys (rate-limiting itself); the lookup is then repeated. */
+void bg_keyset_on_unknown_kid(struct bg_keyset *ks, void (*fn)(void *ctx), void *ctx);
 void bg_keyset_free(struct bg_keyset *ks);
 
 /* kid derived as RFC 7638 thumbprint (base64url). out: 44 bytes. */
