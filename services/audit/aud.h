@@ -87,6 +87,16 @@ bool aud_is_reader(struct bg_request *r);
  * cannot be recorded (no audit, no read). details is stolen. */
 bool aud_record_read(struct bg_request *r, const char *type, const char *outcome, json_t *details, json_t *subject);
 
+/* webhooks.c: subscriptions' deliveries (own pool and thread) */
+bool aud_webhooks_start(const char *db_url);
+void aud_webhooks_stop(void);
+void aud_webhooks_kick(void);
+void aud_webhooks_metrics(void *ctx, char **buf, size_t *len, size_t *cap);
+struct bg_db *aud_webhooks_db(void);
+bool aud_webhooks_allow_http(void);
+/* A new signing secret, "whsec_" + base64 of 32 random bytes. */
+bool aud_webhook_secret(char out[64]);
+
 /* handlers */
 void aud_h_intake(struct bg_request *r);
 void aud_h_keys(struct bg_request *r);
@@ -96,5 +106,10 @@ void aud_h_consistency(struct bg_request *r);
 void aud_h_events(struct bg_request *r);
 void aud_h_search(struct bg_request *r);
 void aud_h_verify(struct bg_request *r);
+void aud_h_webhooks_post(struct bg_request *r);
+void aud_h_webhooks_list(struct bg_request *r);
+void aud_h_webhooks_get(struct bg_request *r);
+void aud_h_webhooks_delete(struct bg_request *r);
+void aud_h_webhook_deliveries(struct bg_request *r);
 
 #endif

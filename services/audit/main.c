@@ -99,7 +99,13 @@ int main(int argc, char **argv)
     bg_error("cannot start the tree head signer");
     return 1;
   }
+  if (!aud_webhooks_start(bg_cfg_str("BLIGATE_DB_URL", NULL))) {
+    bg_error("cannot start the webhook deliveries");
+    return 1;
+  }
+  bg_server_add_metrics(srv, aud_webhooks_metrics);
   bg_server_wait(srv);
+  aud_webhooks_stop();
   aud_sth_stop();
   bg_server_stop(srv);
   bg_db_free(aud.db);

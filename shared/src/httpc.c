@@ -78,6 +78,10 @@ bool bg_httpc_do(const struct bg_httpc_req *req, struct bg_httpc_resp *resp)
     snprintf(line, sizeof line, "Content-Type: %s", req->content_type);
     hdrs = curl_slist_append(hdrs, line);
   }
+  for (size_t i = 0; i < req->nheaders; i++) {
+    snprintf(line, sizeof line, "%s: %s", req->headers[i].name, req->headers[i].value);
+    hdrs = curl_slist_append(hdrs, line);
+  }
   hdrs = curl_slist_append(hdrs, "Expect:");
   curl_easy_setopt(h, CURLOPT_URL, req->url);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

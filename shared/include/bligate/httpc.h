@@ -13,6 +13,10 @@ struct bg_httpc_resp {
   char error[128];  /* transport error, if status == 0 */
 };
 
+struct bg_httpc_header {
+  const char *name, *value;
+};
+
 struct bg_httpc_req {
   const char *method;     /* "GET", "POST", ... */
   const char *url;
@@ -24,6 +28,8 @@ struct bg_httpc_req {
   long connect_timeout_ms; /* default 2000 */
   long timeout_ms;         /* default 5000 */
   size_t max_response;     /* default 4 MiB */
+  const struct bg_httpc_header *headers; /* more request headers, optional */
+  size_t nheaders;
 };
 
 /* Call once before starting threads. */
