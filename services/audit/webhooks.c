@@ -12,15 +12,14 @@
 #include "bligate/clock.h"
 #include "bligate/config.h"
 #include "bligate/httpc.h"
+#include "bligate/job.h"
 #include "bligate/log.h"
 #include "bligate/util.h"
 #include <openssl/hmac.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 #define WCOLS "w.id, w.url, array_to_json(w.event_types), w.description, w.status, w.created_by, " TS("w.created_at") \
@@ -72,13 +71,10 @@ static struct {
   struct bg_db *db;
   bool allow_http;
   long interval_ms, timeout_ms, retry_s;
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool running;
+  struct bg_job *job;
   atomic_ullong delivered, failed_attempts;
   atomic_llong pending;
-} wh = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} wh;
 
 struct bg_db *aud_webhooks_db(void) { return wh.db; }
 bool aud_webhooks_allow_http(void) { return wh.allow_http; }
@@ -272,31 +268,12 @@ static void run_once(void)
   bg_db_release(c);
 }
 
-static void *loop(void *arg)
+void aud_webhooks_kick(void) { bg_job_kick(wh.job); }
+
+static void job_run(void *arg)
 {
   (void)arg;
-  pthread_mutex_lock(&wh.mu);
-  while (wh.running) {
-    pthread_mutex_unlock(&wh.mu);
-    run_once();
-    pthread_mutex_lock(&wh.mu);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    long ns = until.tv_nsec + (wh.interval_ms % 1000) * 1000000L;
-    until.tv_sec += wh.interval_ms / 1000 + ns / 1000000000L;
-    until.tv_nsec = ns % 1000000000L;
-    if (wh.running)
-      pthread_cond_timedwait(&wh.cv, &wh.mu, &until);
-  }
-  pthread_mutex_unlock(&wh.mu);
-  return NULL;
-}
-
-void aud_webhooks_kick(void)
-{
-  pthread_mutex_lock(&wh.mu);
-  pthread_cond_signal(&wh.cv);
-  pthread_mutex_unlock(&wh.mu);
+  run_once();
 }
 
 bool aud_webhooks_start(const char *db_url)
@@ -306,25 +283,13 @@ bool aud_webhooks_start(const char *db_url)
   wh.timeout_ms = bg_cfg_long("BLIGATE_WEBHOOK_TIMEOUT_MS", 10000, 100, 60000);
   wh.retry_s = bg_cfg_long("BLIGATE_WEBHOOK_RETRY_HOURS", 24, 24, 24 * 30) * 3600;
   wh.db = bg_db_new(db_url, "audit", 3, stmts, sizeof stmts / sizeof stmts[0]);
-  if (!wh.db)
-    return false;
-  wh.running = true;
-  if (pthread_create(&wh.thread, NULL, loop, NULL) != 0) {
-    wh.running = false;
-    return false;
-  }
-  return true;
+  return wh.db && (wh.job = bg_job_start("webhooks", wh.interval_ms, job_run, NULL));
 }
 
 void aud_webhooks_stop(void)
 {
-  pthread_mutex_lock(&wh.mu);
-  bool was = wh.running;
-  wh.running = false;
-  pthread_cond_broadcast(&wh.cv);
-  pthread_mutex_unlock(&wh.mu);
-  if (was)
-    pthread_join(wh.thread, NULL);
+  bg_job_stop(wh.job);
+  wh.job = NULL;
   bg_db_free(wh.db);
 }
 

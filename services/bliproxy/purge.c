@@ -9,10 +9,10 @@
 #include "prx.h"
 #include "bligate/clock.h"
 #include "bligate/events.h"
+#include "bligate/job.h"
 #include "bligate/json.h"
 #include "bligate/log.h"
 #include "bligate/util.h"
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,49 +156,20 @@ void prx_h_purge(struct bg_request *r)
                                   bg_date_fmt(bg_now(), today)));
 }
 
-static pthread_t job;
-static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER;
-static bool job_running;
-static int job_interval_s;
+static struct bg_job *job;
 
-static void *job_main(void *arg)
+static void job_run(void *arg)
 {
   (void)arg;
-  pthread_mutex_lock(&job_mu);
-  while (job_running) {
-    pthread_mutex_unlock(&job_mu);
-    if (prx_purge_run(NULL, NULL) < 0)
-      bg_warn("retention purge failed; retrying in %d s", job_interval_s);
-    finish_interrupted();
-    pthread_mutex_lock(&job_mu);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += job_interval_s;
-    while (job_running && pthread_cond_timedwait(&job_cv, &job_mu, &until) == 0)
-      ;
-  }
-  pthread_mutex_unlock(&job_mu);
-  return NULL;
+  if (prx_purge_run(NULL, NULL) < 0)
+    bg_warn("retention purge failed; it runs again on its schedule");
+  finish_interrupted();
 }
 
-void prx_purge_start(int interval_s)
-{
-  job_interval_s = interval_s;
-  job_running = true;
-  if (pthread_create(&job, NULL, job_main, NULL) != 0) {
-    bg_error("cannot start the retention job");
-    job_running = false;
-  }
-}
+void prx_purge_start(int interval_s) { job = bg_job_start("retention", (long)interval_s * 1000, job_run, NULL); }
 
 void prx_purge_stop(void)
 {
-  pthread_mutex_lock(&job_mu);
-  bool was = job_running;
-  job_running = false;
-  pthread_cond_broadcast(&job_cv);
-  pthread_mutex_unlock(&job_mu);
-  if (was)
-    pthread_join(job, NULL);
+  bg_job_stop(job);
+  job = NULL;
 }

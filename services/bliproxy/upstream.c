@@ -9,6 +9,7 @@
 #include "prx.h"
 #include "bligate/clock.h"
 #include "bligate/config.h"
+#include "bligate/httpc.h"
 #include "bligate/log.h"
 #include "bligate/util.h"
 #include <curl/curl.h>
@@ -159,36 +160,6 @@ static void brk_record(bool success, bool trial)
 
 /* ---- one call ---- */
 
-struct sink {
-  char *buf;
-  size_t len, cap;
-  bool overflow;
-};
-
-static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
-{
-  struct sink *s = ud;
-  size_t n = size * nmemb;
-  if (s->len + n > cfg.max_response) {
-    s->overflow = true;
-    return 0;
-  }
-  if (s->len + n + 1 > s->cap) {
-    size_t cap = s->cap ? s->cap : 8192;
-    while (cap < s->len + n + 1)
-      cap *= 2;
-    char *nb = realloc(s->buf, cap);
-    if (!nb)
-      return 0;
-    s->buf = nb;
-    s->cap = cap;
-  }
-  memcpy(s->buf + s->len, p, n);
-  s->len += n;
-  s->buf[s->len] = '\0';
-  return n;
-}
-
 static CURL *handle(void)
 {
   CURL *h = pthread_getspecific(handle_key);
@@ -201,7 +172,7 @@ static CURL *handle(void)
 }
 
 /* One attempt: the HTTP status (0 on a transport failure, with *timed_out) and the body. */
-static long attempt(const char *request_id, const char *body, struct sink *s, bool *timed_out, char *err,
+static long attempt(const char *request_id, const char *body, struct bg_httpc_sink *s, bool *timed_out, char *err,
                     size_t errlen)
 {
   *timed_out = false;
@@ -226,7 +197,7 @@ static long attempt(const char *request_id, const char *body, struct sink *s, bo
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bg_httpc_sink_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
@@ -282,7 +253,7 @@ enum prx_up_result prx_upstream_query(const char *request_id, const char *nation
       res = PRX_UP_OPEN;
       break;
     }
-    struct sink s = {0};
+    struct bg_httpc_sink s = {.max = cfg.max_response};
     bool timed_out;
     char err[CURL_ERROR_SIZE + 32] = "";
     atomic_fetch_add(&n_attempts, 1);

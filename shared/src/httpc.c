@@ -18,15 +18,9 @@ void bg_httpc_global_init(void)
   pthread_once(&once, make_key);
 }
 
-struct sink {
-  char *buf;
-  size_t len, cap, max;
-  bool overflow;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+size_t bg_httpc_sink_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-  struct sink *s = ud;
+  struct bg_httpc_sink *s = ud;
   size_t n = size * nmemb;
   if (s->len + n > s->max) {
     s->overflow = true;
@@ -63,7 +57,7 @@ bool bg_httpc_do(const struct bg_httpc_req *req, struct bg_httpc_resp *resp)
   } else {
     curl_easy_reset(h); /* keeps the connection cache */
   }
-  struct sink s = {.max = req->max_response ? req->max_response : 4u << 20};
+  struct bg_httpc_sink s = {.max = req->max_response ? req->max_response : 4u << 20};
   struct curl_slist *hdrs = NULL;
   char line[8300];
   if (req->bearer) {
@@ -90,7 +84,7 @@ bool bg_httpc_do(const struct bg_httpc_req *req, struct bg_httpc_resp *resp)
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms ? req->connect_timeout_ms : 2000L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : 5000L);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bg_httpc_sink_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
   if (req->body) {

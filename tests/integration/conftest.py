@@ -7,6 +7,7 @@ import os
 import pathlib
 import random
 import sys
+import time
 import uuid
 
 import pytest
@@ -152,3 +153,15 @@ def sign_in_body(challenge, cert, key, method="raw"):
 
 
 __all__ = ["ApiError", "devpki", "signing", "problem", "sign_in_body", "new_national_id"]
+
+
+def poll(what, fn, seconds=30):
+    """fn() until it returns something true (bounded): for effects that happen asynchronously
+    (shippers, deliveries). Fails naming `what` when the time is up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        got = fn()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)

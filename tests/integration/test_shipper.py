@@ -6,12 +6,12 @@ import os
 import pathlib
 import re
 import subprocess
-import time
 
 import pytest
 import requests
 
 from bligate_dev.contract import Contract
+from conftest import poll
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CONTRACT = Contract(str(REPO / "openapi" / "build" / "internal.yaml"))
@@ -38,16 +38,6 @@ def backlog(client, stack, contract=None):
     m = re.search(r'^bligate_outbox_backlog\{service="accounts"\} (-?\d+)$', text, re.M)
     assert m, text
     return int(m.group(1))
-
-
-def poll(what, fn, seconds=30):
-    deadline = time.monotonic() + seconds
-    while True:
-        got = fn()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def outbox_since(stack, seq):

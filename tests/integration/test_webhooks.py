@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from conftest import problem
+from conftest import poll, problem
 from workflow_helpers import ACK
 
 NODE_VERIFY = r"""
@@ -85,16 +85,6 @@ def audit_clock(stack):
         assert r.status_code == 200, r.text
     yield move
     move(0)
-
-
-def poll(what, fn, seconds=30):
-    deadline = time.monotonic() + seconds
-    while True:
-        got = fn()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def apply_for(person_client):

@@ -32,6 +32,15 @@ struct bg_httpc_req {
   size_t nheaders;
 };
 
+/* A response body collected up to max bytes, for a libcurl CURLOPT_WRITEFUNCTION: past the
+ * cap the transfer is aborted with overflow set. buf is malloc'd and NUL-terminated. */
+struct bg_httpc_sink {
+  char *buf;
+  size_t len, cap, max;
+  bool overflow;
+};
+size_t bg_httpc_sink_write(char *ptr, size_t size, size_t nmemb, void *sink);
+
 /* Call once before starting threads. */
 void bg_httpc_global_init(void);
 bool bg_httpc_do(const struct bg_httpc_req *req, struct bg_httpc_resp *resp);
