@@ -1,6 +1,7 @@
 /* HTTP server on libmicrohttpd (http.h): thread per connection, so handlers may block on
  * libpq and libcurl (PITFALLS.md). Everything common to all endpoints happens here. */
 #include "bligate/http.h"
+#include "bligate/tls.h"
 #include "bligate/clock.h"
 #include "bligate/config.h"
 #include "bligate/idempotency.h"
@@ -570,6 +571,10 @@ static bool authenticate(struct bg_server *s, struct bg_request *r)
 
 static void dispatch(struct bg_server *s, struct bg_request *r)
 {
+  if (s->cfg.tls_client_ca_file && !bg_tls_peer_verified(r->conn)) {
+    bg_reply_problem(r, BG_P_CLIENT_CERT_REQUIRED, "present a client certificate issued by the trusted CA");
+    return;
+  }
   if (r->too_large) {
     bg_reply_problem(r, BG_P_BODY_TOO_LARGE, "the limit is %zu bytes", s->cfg.max_body);
     return;
@@ -889,13 +894,15 @@ struct bg_server *bg_server_start(const struct bg_server_cfg *cfg)
 #else
   size_t stack = 256u << 10;
 #endif
-  s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-                          NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  struct MHD_OptionItem tls[5];
+  bg_tls_mhd_options(&s->cfg, &flags, tls);
+  s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
                           (unsigned)s->cfg.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64u << 10),
                           MHD_OPTION_THREAD_STACK_SIZE, stack, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                           MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-                          MHD_OPTION_END);
+                          MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if (!s->d) {
     bg_error("cannot listen on %s:%u", cfg->addr ? cfg->addr : "127.0.0.1", cfg->port);
     server_free(s);

@@ -255,11 +255,12 @@ class Contract:
 
     @classmethod
     def from_repo(cls, root=None):
-        """openapi/build/openapi.yaml and internal.yaml of the repository (run scripts/openapi-build first)."""
+        """openapi/build/openapi.yaml, internal.yaml and bli-sandbox.yaml of the repository (run
+        scripts/openapi-build first)."""
         if root is None:
             root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
         build = os.path.join(root, "openapi", "build")
-        files = [os.path.join(build, n) for n in ("openapi.yaml", "internal.yaml")]
+        files = [os.path.join(build, n) for n in ("openapi.yaml", "internal.yaml", "bli-sandbox.yaml")]
         missing = [f for f in files if not os.path.exists(f)]
         if missing:
             raise FileNotFoundError(f"{', '.join(missing)} missing: run scripts/openapi-build")

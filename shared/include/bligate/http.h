@@ -140,6 +140,9 @@ struct bg_server_cfg {
   struct bg_db *idem_db;     /* where BG_R_IDEMPOTENT routes keep their keys */
   /* Comma-separated addresses of gateways whose X-Forwarded-For is believed (loopback always). */
   const char *trusted_proxies;
+  /* TLS served by this process (tls.h; only the BLI sandbox): certificate and key files, and a
+   * client CA file that makes a verified client certificate mandatory (403 otherwise). */
+  const char *tls_cert_file, *tls_key_file, *tls_client_ca_file;
 };
 
 struct bg_server;
