@@ -219,7 +219,9 @@ static void collect_node(void *ctx, unsigned level, uint64_t index, const unsign
   sb_add(b, "\n");
 }
 
-bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
+/* The append itself, inside the caller's transaction on c; false on a failure or a conflict
+ * (the caller rolls back). */
+bool aud_append_in_tx(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
 {
   *conflict = false;
   PGresult *res = NULL;
@@ -227,8 +229,6 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
   struct sbuf nodes = {.ok = true};
   struct sbuf records = {.ok = true};
   bool ok = false;
-  if (!bg_dbc_begin(c))
-    goto out;
   /* The single writer: everything below happens while this row is locked. */
   if (!(res = bg_dbc_exec(c, "aud_lock", 0, NULL, NULL)) || PQntuples(res) != 1)
     goto out;
@@ -289,10 +289,8 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
   }
   PQclear(res);
   res = NULL;
-  if (*conflict) {
-    bg_dbc_rollback(c);
+  if (*conflict)
     goto out;
-  }
 
   size_t added = 0;
   char now_s[BG_TIME_LEN];
@@ -328,14 +326,23 @@ bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
     if (!sok)
       goto out;
   }
-  ok = bg_dbc_commit(c);
+  ok = true;
 out:
-  if (!ok && c->in_tx)
-    bg_dbc_rollback(c);
   PQclear(res);
   free(ids.p);
   free(nodes.p);
   free(records.p);
+  return ok;
+}
+
+bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
+{
+  *conflict = false;
+  if (!bg_dbc_begin(c))
+    return false;
+  bool ok = aud_append_in_tx(c, e, n, conflict) && bg_dbc_commit(c);
+  if (!ok && c->in_tx)
+    bg_dbc_rollback(c);
   return ok;
 }
 

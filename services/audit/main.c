@@ -1,6 +1,7 @@
 /* bligate-audit: the append-only, verifiable event log (DESIGN.md §5); `migrate` applies its
  * schema. */
 #include "aud.h"
+#include "ov.h"
 #include "bligate/config.h"
 #include "bligate/httpc.h"
 #include "bligate/log.h"
@@ -65,8 +66,16 @@ int main(int argc, char **argv)
   aud.sth_interval_ms = bg_cfg_long("BLIGATE_AUDIT_STH_INTERVAL_MS", 500, 50, 1000);
   aud.accounts_url = bg_cfg_str("BLIGATE_ACCOUNTS_URL", NULL);
   bool test_clock = bg_cfg_bool("BLIGATE_TEST_CLOCK", false);
+  aud_ov_config();
+  /* the log's statements and the oversight tables', prepared on every connection */
+  size_t nstmts = aud_nstmts + aud_ov_nstmts;
+  struct bg_db_stmt *stmts = calloc(nstmts, sizeof *stmts);
+  if (!stmts)
+    return 1;
+  memcpy(stmts, aud_stmts, aud_nstmts * sizeof *stmts);
+  memcpy(stmts + aud_nstmts, aud_ov_stmts, aud_ov_nstmts * sizeof *stmts);
   aud.db = bg_db_new(bg_cfg_str("BLIGATE_DB_URL", NULL), "audit", (int)bg_cfg_long("BLIGATE_DB_POOL", 8, 2, 256),
-                     aud_stmts, aud_nstmts);
+                     stmts, nstmts);
   if (!aud.db) {
     fprintf(stderr, "cannot set up the database pool\n");
     return 1;
@@ -91,6 +100,7 @@ int main(int argc, char **argv)
     .auth_hook = aud_session_hook,
     .ready = ready,
     .test_clock = test_clock,
+    .idem_db = aud.db,
   };
   struct bg_server *srv = bg_server_start(&cfg);
   if (!srv)
@@ -99,6 +109,8 @@ int main(int argc, char **argv)
     bg_error("cannot start the tree head signer");
     return 1;
   }
+  bg_server_add_metrics(srv, aud_reviews_metrics);
+  bg_server_add_metrics(srv, aud_corrective_metrics);
   if (!aud_webhooks_start(bg_cfg_str("BLIGATE_DB_URL", NULL))) {
     bg_error("cannot start the webhook deliveries");
     return 1;
@@ -109,6 +121,7 @@ int main(int argc, char **argv)
   aud_sth_stop();
   bg_server_stop(srv);
   bg_db_free(aud.db);
+  free(stmts);
   bg_svc_free(aud.svc);
   bg_keyset_free(aud.sign_keys);
   EVP_PKEY_free(aud.sign_key);

@@ -91,11 +91,12 @@ def admin(login):
 @pytest.fixture
 def clock(stack):
     """Moves the accounts service's clock (BLIGATE_TEST_CLOCK=1) and puts it back afterwards;
-    returns accounts' reply. The workflow and proxy clocks move with it when they run: request
-    windows and retention follow the same time as the tokens accounts issues."""
+    returns accounts' reply. The workflow, proxy and audit clocks move with it when they run:
+    request windows, retention and the oversight due dates follow the same time as the tokens
+    accounts issues (a service whose clock lagged would see them as not yet valid)."""
     urls = [stack["BLIGATE_ACCOUNTS_URL"] + "/internal/test/clock"]
     running = stack.get("BLIGATE_SERVICES", "").split()
-    for svc in ("workflow", "bliproxy"):
+    for svc in ("workflow", "bliproxy", "audit"):
         if svc in running:
             urls.append(stack[f"BLIGATE_{svc.upper()}_URL"] + "/internal/test/clock")
 
