@@ -75,13 +75,19 @@ int sbx_fault_for_call(void)
   return held ? 504 : fail;
 }
 
-void sbx_count(const char *item, int status)
+void sbx_count_call(const char *item)
 {
   pthread_mutex_lock(&mu);
   calls++;
   for (size_t i = 0; item && i < bg_bli_nitems && i < 16; i++)
     if (!strcmp(bg_bli_items[i].code, item))
       by_item[i]++;
+  pthread_mutex_unlock(&mu);
+}
+
+void sbx_count_status(int status)
+{
+  pthread_mutex_lock(&mu);
   by_status[status >= 100 && status < 600 ? status / 100 - 1 : 5]++;
   pthread_mutex_unlock(&mu);
 }

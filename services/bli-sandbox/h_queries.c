@@ -18,25 +18,28 @@ void sbx_h_query(struct bg_request *r)
   struct query_body b = {0};
   const char *item = json_string_value(json_object_get(r->json, "item"));
   if (!bg_json_parse(r, r->json, spec, &b)) {
-    sbx_count(item, 400);
+    sbx_count_call(item);
+    sbx_count_status(400);
     return;
   }
+  /* counted on arrival: a caller that gave up still made the call */
+  sbx_count_call(b.item);
   int fault = sbx_fault_for_call();
   if (fault) {
-    sbx_count(b.item, fault);
+    sbx_count_status(fault);
     bg_reply_json(r, (unsigned)fault,
                   json_pack("{s:s, s:s, s:i}", "code", "sandbox-fault", "title", "Simulated failure", "status", fault));
     return;
   }
   json_t *rec = sbx_record(b.national_id, b.item);
   if (!rec) {
-    sbx_count(b.item, 404);
+    sbx_count_status(404);
     bg_reply_problem(r, BG_P_SANDBOX_NO_RECORD, NULL);
     return;
   }
   char masked[11], now[BG_TIME_LEN];
   bg_twid_mask(b.national_id, masked);
-  sbx_count(b.item, 200);
+  sbx_count_status(200);
   bg_reply_json(r, 200, json_pack("{s:s, s:s, s:o, s:s}", "item", b.item, "national_id_masked", masked, "record", rec,
                                   "generated_at", bg_time_fmt(bg_now(), now)));
 }

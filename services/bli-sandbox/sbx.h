@@ -17,7 +17,9 @@ void sbx_faults_init(void);
 /* What to do with this call: 0 = answer normally; else the HTTP status to fail with. Sleeps
  * for the configured latency (or the timeout's hold) first. */
 int sbx_fault_for_call(void);
-void sbx_count(const char *item, int status);
+/* A call on arrival (a caller that gave up still called), and its answer's status. */
+void sbx_count_call(const char *item);
+void sbx_count_status(int status);
 void sbx_h_faults_get(struct bg_request *r);
 void sbx_h_faults_put(struct bg_request *r);
 void sbx_h_stats(struct bg_request *r);

@@ -1,0 +1,165 @@
+"""The proxy's upstream client against the sandbox's faults (issue 6): retries on 502/503/504 and
+timeouts, then 502/504 with the use given back and the failure on the log; the circuit breaker
+opens (503 without a call) and closes after its pause (on the proxy's test clock); mutual TLS
+(the sandbox refuses a proxy without the agency certificate). The sandbox counts every call."""
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+import sandboxlib
+from bli_helpers import NoUpstreamCall, approved, bliproxy_env, calls, log_events, poll, service_clock  # noqa: F401
+from conftest import problem
+from workflow_helpers import bases  # noqa: F401
+
+
+def query(c, request_id, nid, item="C0101"):
+    return c.post("/v1/bli/queries", json={"request_id": request_id, "national_id": nid, "item": item})
+
+
+@pytest.fixture
+def faults(stack):
+    """faults(**settings) on the sandbox; all cleared afterwards."""
+    def set_(**kw):
+        return sandboxlib.faults(stack, **kw)
+    yield set_
+    sandboxlib.faults(stack, fail_next=0, latency_ms=0, error_rate=0, timeout_rate=0)
+
+
+def test_a_failed_attempt_is_retried(login, bases, stack, faults):
+    req, nid = approved(login, bases)
+    q1 = login("querier1")
+    faults(fail_next=1, error_status=503)
+    before = calls(stack)
+    r = query(q1, req["id"], nid)
+    assert r.status_code == 201, r.text
+    assert calls(stack) == before + 2
+
+
+def test_failures_give_the_use_back_and_are_recorded(login, bases, stack, faults):
+    req, nid = approved(login, bases)
+    q1 = login("querier1")
+    # BLI errors on every attempt: three attempts (two retries), then 502
+    faults(fail_next=3, error_status=502)
+    before = calls(stack)
+    body = problem(query(q1, req["id"], nid), 502, "upstream-failed")
+    assert calls(stack) == before + 3 and "given back" in body["detail"]
+    # a 500 is not retried
+    faults(fail_next=1, error_status=500)
+    before = calls(stack)
+    problem(query(q1, req["id"], nid), 502, "upstream-failed")
+    assert calls(stack) == before + 1
+    # the use came back each time: the one use of the request is still there
+    r = query(q1, req["id"], nid)
+    assert r.status_code == 201, r.text
+    def mine():
+        found = [e["event"] for e in log_events(login, type="bli_query.failed")
+                 if e["event"]["details"]["request_id"] == req["id"]]
+        return found if len(found) >= 2 else None
+    mine = poll("both failures on the log", mine)
+    assert {e["details"]["code"] for e in mine} == {"upstream-failed"}
+    assert all(e["details"]["released"] for e in mine)
+
+
+def test_timeouts_end_in_504(login, bases, stack, faults):
+    req, nid = approved(login, bases)
+    q1 = login("querier1")
+    # slower than the proxy's per-attempt timeout (BLIGATE_BLI_TIMEOUT_MS=1000 in the test stack)
+    faults(latency_ms=2500)
+    before = calls(stack)
+    problem(query(q1, req["id"], nid), 504, "upstream-timeout")
+    assert calls(stack) == before + 3
+    faults(latency_ms=0)
+    assert query(q1, req["id"], nid).status_code == 201
+
+
+def test_the_breaker_opens_and_closes(login, bases, stack, faults, service_clock):
+    req, nid = approved(login, bases, items=("C0101", "B0101", "B0201"))
+    q1 = login("querier1")
+    # a success first: the breaker counts failures in a row from here
+    assert query(q1, req["id"], nid, item="B0201").status_code == 201
+    # five failed attempts in a row open the circuit: three in the first query, two in the second,
+    # whose third attempt is not made
+    faults(fail_next=3, error_status=503)
+    problem(query(q1, req["id"], nid), 502, "upstream-failed")
+    faults(fail_next=2, error_status=503)
+    before = calls(stack)
+    problem(query(q1, req["id"], nid), 503, "upstream-circuit-open")
+    assert calls(stack) == before + 2
+    metrics = requests.get(stack["BLIGATE_BLIPROXY_URL"] + "/metrics", timeout=10).text
+    assert "bligate_upstream_breaker_state 1" in metrics
+    # while open: refused without a call, the use given back
+    with NoUpstreamCall(stack):
+        problem(query(q1, req["id"], nid, item="B0101"), 503, "upstream-circuit-open")
+    # after the pause (30 s on the proxy's clock) one trial call goes out; it succeeds and closes it
+    service_clock("bliproxy", 31)
+    before = calls(stack)
+    r = query(q1, req["id"], nid)
+    assert r.status_code == 201, r.text
+    assert calls(stack) == before + 1
+    assert query(q1, req["id"], nid, item="B0101").status_code == 201
+    metrics = requests.get(stack["BLIGATE_BLIPROXY_URL"] + "/metrics", timeout=10).text
+    assert "bligate_upstream_breaker_state 0" in metrics
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_sandbox_wants_the_agency_certificate(stack):
+    env = bliproxy_env(stack)
+    url = env["BLIGATE_BLI_URL"] + "/bli/v1/queries"
+    assert url.startswith("https://")
+    body = {"national_id": "A123456789", "item": "C0101"}
+    ca = env["BLIGATE_BLI_CA_FILE"]
+    try:  # refused: in the handshake, or with 403 before anything is looked at
+        r = requests.post(url, json=body, verify=ca, timeout=10)
+        assert r.status_code == 403 and r.json()["code"] == "client-certificate-required"
+    except requests.exceptions.SSLError:
+        pass
+    ok = requests.post(url, json=body, verify=ca, timeout=10,
+                       cert=(env["BLIGATE_BLI_CLIENT_CERT_FILE"], env["BLIGATE_BLI_CLIENT_KEY_FILE"]))
+    assert ok.status_code == 200 and ok.json()["item"] == "C0101"
+
+
+def test_a_proxy_without_its_certificate_is_refused(login, bases, stack, tmp_path):
+    """A second proxy, configured like the first but without the agency certificate: the
+    sandbox refuses the TLS handshake, the query fails with 502 and its use is given back."""
+    env = bliproxy_env(stack)
+    for k in ("BLIGATE_BLI_CLIENT_CERT_FILE", "BLIGATE_BLI_CLIENT_KEY_FILE"):
+        env.pop(k)
+    port = free_port()
+    env.update(BLIGATE_LISTEN_PORT=str(port), BLIGATE_PURGE_INTERVAL_S="86400", BLIGATE_BLI_RETRIES="0")
+    binary = os.path.join(os.environ.get("BLIGATE_BIN_DIR", ""), "bligate-bliproxy")
+    log = open(tmp_path / "bliproxy2.log", "w")
+    p = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(base + "/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.exceptions.ConnectionError:
+                pass
+            assert p.poll() is None and time.monotonic() < deadline, (tmp_path / "bliproxy2.log").read_text()
+            time.sleep(0.1)
+        req, nid = approved(login, bases)
+        q1 = login("querier1")
+        before = calls(stack)
+        r = requests.post(base + "/v1/bli/queries", json={"request_id": req["id"], "national_id": nid, "item": "C0101"},
+                          headers={"Authorization": "Bearer " + q1.token}, timeout=30)
+        problem(r, 502, "upstream-failed")
+        assert calls(stack) == before  # refused in the handshake, before any request
+        # the use came back: the proxy with the certificate runs the query
+        assert query(q1, req["id"], nid).status_code == 201
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+        log.close()
