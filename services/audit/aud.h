@@ -54,6 +54,8 @@ void aud_entry_clear(struct aud_entry *e);
  * next indices, known ids are reported as duplicates (same bytes) or conflicts (other bytes;
  * then nothing is appended and false is returned with *conflict set). */
 bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict);
+/* group.c: the same, for the intake, committed together with concurrent callers' batches. */
+bool aud_group_append(struct aud_entry *e, size_t n, bool *conflict);
 /* The same inside the caller's transaction (which it neither commits nor rolls back). */
 bool aud_append_in_tx(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict);
 /* Appends one event the audit service itself records (a read of the log): steals ev. */

@@ -58,11 +58,8 @@ void aud_h_intake(struct bg_request *r)
       goto out;
     }
   }
-  struct bg_dbc *c = bg_db_for(r, aud.db);
-  if (!c)
-    goto out;
   bool conflict = false;
-  if (!aud_append(c, e, n, &conflict)) {
+  if (!aud_group_append(e, n, &conflict)) {
     if (conflict) {
       for (size_t i = 0; i < n; i++)
         if (e[i].status == AUD_CONFLICT) {
@@ -72,12 +69,10 @@ void aud_h_intake(struct bg_request *r)
           break;
         }
     } else {
-      bg_db_failed(r, c);
+      bg_reply_problem(r, BG_P_DB_UNAVAILABLE, "the events could not be appended; nothing was appended");
     }
-    bg_db_release(c);
     goto out;
   }
-  bg_db_release(c);
   json_t *results = json_array();
   size_t appended = 0;
   for (size_t i = 0; i < n; i++) {

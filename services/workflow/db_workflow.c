@@ -15,16 +15,21 @@
   TS("l.created_at")
 /* A query request as the API shows it, in the order of the QR_* enum; `now` is the parameter
  * holding the service's time. */
-#define QRCOLS(now)                                                                                         \
+#define QRCOLS_WITH(now, used, total)                                                                        \
   "q.id, q.registration_no, CASE WHEN q.state = 'approved' AND q.valid_until <= " now "::timestamptz"       \
   " THEN 'expired' ELSE q.state END, q.unit_id, q.querier_id, q.querier_name, q.requester_id,"              \
   " q.requester_name, q.requester_unit_id, q.submitted_by, l.id, l.code, l.law_name, q.article, q.relevance," \
   " q.case_reference, q.max_uses, q.decider_role, q.decision, q.decided_by, q.decider_name, "              \
   TS("q.decided_at") ", q.decision_reason, " TS("q.valid_from") ", " TS("q.valid_until") ", q.cancelled_by, " \
-  TS("q.cancelled_at") ", q.cancel_reason, q.external_application_id, q.subject_count,"                     \
-  " (SELECT COALESCE(sum(u.used), 0) FROM query_request_uses u WHERE u.request_id = q.id),"                 \
-  " (SELECT COALESCE(sum(u.max_uses), 0) FROM query_request_uses u WHERE u.request_id = q.id), "            \
+  TS("q.cancelled_at") ", q.cancel_reason, q.external_application_id, q.subject_count, " used ", " total ", " \
   TS("q.created_at") ", " TS("q.updated_at")
+#define QRCOLS(now)                                                                                         \
+  QRCOLS_WITH(now, "(SELECT COALESCE(sum(u.used), 0) FROM query_request_uses u WHERE u.request_id = q.id)",  \
+              "(SELECT COALESCE(sum(u.max_uses), 0) FROM query_request_uses u WHERE u.request_id = q.id)")
+/* The same columns without the usage totals (a sum over every (subject, item) of the request):
+ * the proxy's per-query consume and release need none, and a large request made them the cost
+ * of every query. */
+#define QRCOLS_NOUSAGE(now) QRCOLS_WITH(now, "NULL::bigint", "NULL::bigint")
 #define QRFROM " FROM query_requests q JOIN legal_bases l ON l.id = q.legal_basis_id"
 #define QREXPIRED(now) "(q.state = 'approved' AND q.valid_until <= " now "::timestamptz)"
 /* An external application, in the order of the EA_* enum. An approved application whose
@@ -76,7 +81,7 @@ const struct bg_db_stmt wf_stmts[] = {
   {"qr_get", "SELECT " QRCOLS("$2") QRFROM " WHERE q.id = $1"},
   {"qr_lock", "SELECT " QRCOLS("$2") QRFROM " WHERE q.id = $1 FOR UPDATE OF q"},
   /* consumes share the row with each other and exclude a cancel or a decision */
-  {"qr_share", "SELECT " QRCOLS("$2") QRFROM " WHERE q.id = $1 FOR SHARE OF q"},
+  {"qr_share", "SELECT " QRCOLS_NOUSAGE("$2") QRFROM " WHERE q.id = $1 FOR SHARE OF q"},
   /* $1 sees everything; otherwise the caller's own (querier, requester, submitter: $2) and,
    * for a unit's supervisor or reviewer, the unit's ($3) */
   {"qr_list", "SELECT " QRCOLS("$13") QRFROM
