@@ -95,12 +95,13 @@ const struct bg_db_stmt aud_ov_stmts[] = {
    " $14::jsonb, $15, $16, $17, $18, $19, $20, $21, $22, $22)"},
   {"ov_in_get", "SELECT " INCOLS " FROM inspections i WHERE i.id = $1"},
   {"ov_in_lock", "SELECT " INCOLS " FROM inspections i WHERE i.id = $1 FOR UPDATE"},
-  /* visible: everything to overseers ($1), else as the querier, an auditor, or the supervisor
-   * of the querier's or the auditing unit (or the auditing unit's parent) ($3) */
+  /* visible: everything to overseers ($1), else as the querier, an auditor, the supervisor of
+   * the querier's or the auditing unit (or the auditing unit's parent) ($3), or the head of the
+   * Secretariat for the IT team's inspections ($9) */
   {"ov_in_list",
    "SELECT " INCOLS " FROM inspections i WHERE ($1::bool OR i.querier_id = $2 OR $2 = ANY(i.auditor_ids)"
    " OR ($3::uuid IS NOT NULL AND (i.querier_unit_id = $3 OR i.auditing_unit_id = $3"
-   " OR i.auditing_unit ->> 'parent_id' = $3::text)))"
+   " OR i.auditing_unit ->> 'parent_id' = $3::text)) OR ($9::bool AND i.auditing_unit ->> 'kind' = 'it_team'))"
    " AND ($4::text IS NULL OR i.state = $4) AND ($5::uuid IS NULL OR i.querier_id = $5)"
    " AND " AFTER("i.created_at", "i.id", 6, 7) " ORDER BY i.created_at, i.id LIMIT $8"},
   {"ov_in_state", "UPDATE inspections SET state = $2, updated_at = $3 WHERE id = $1"},

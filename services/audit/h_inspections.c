@@ -57,11 +57,18 @@ static bool using_supervisor(const struct bg_request *r, PGresult *in)
   return bg_req_has_role(r, "supervisor") && !strcmp(r->token.unit, PQgetvalue(in, 0, OV_IN_QUNIT_ID));
 }
 
-/* May sign for the auditing unit: a supervisor of it or of the unit it belongs to (the IT team
- * is part of the Secretariat, whose head signs for it). */
+/* May sign for the auditing unit: a supervisor of it or of the unit it belongs to; for the IT
+ * team also the head of the Secretariat (permission_unit_head), which the team is part of
+ * (rule 2) whether or not the unit records its parent. */
 static bool auditing_supervisor(const struct bg_request *r, PGresult *in)
 {
   const char *parent = auditing_parent(in);
+  json_t *u = aud_ov_col_json(in, 0, OV_IN_AUNIT);
+  const char *kind = json_string_value(json_object_get(u, "kind"));
+  bool it_team = kind && !strcmp(kind, "it_team");
+  json_decref(u);
+  if (it_team && bg_req_has_role(r, "permission_unit_head"))
+    return true;
   return bg_req_has_role(r, "supervisor") && r->token.unit[0] &&
          (!strcmp(r->token.unit, PQgetvalue(in, 0, OV_IN_AUNIT_ID)) || !strcmp(r->token.unit, parent));
 }
@@ -510,8 +517,8 @@ void aud_h_inspections_list(struct bg_request *r)
     return;
   const char *unit = bg_req_has_role(r, "supervisor") && r->token.unit[0] ? r->token.unit : NULL;
   const char *p[] = {aud_is_overseer(r) ? "true" : "false", r->token.sub, unit, state, querier, pg.after_ts,
-                     pg.after_id, pg.lim};
-  PGresult *res = bg_dbc_exec(c, "ov_in_list", 8, p, NULL);
+                     pg.after_id, pg.lim, bg_req_has_role(r, "permission_unit_head") ? "true" : "false"};
+  PGresult *res = bg_dbc_exec(c, "ov_in_list", 9, p, NULL);
   json_t *page = res ? bg_page(res, pg.limit, OV_IN_CREATED, OV_IN_ID, list_row, c) : NULL;
   /* a row that could not be built (database failure) is null in the page */
   size_t i;

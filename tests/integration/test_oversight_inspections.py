@@ -1,0 +1,271 @@
+"""Inspections (issue 7, rule 8, Form 4) and corrective actions: the IT team with the Ethics
+Office opens an inspection of a querier whose queries are on the log; the sample is drawn
+reproducibly (the draw is repeated here from the seed); the querier answers, the auditors find
+(a breach opens a corrective action due in ten days and suspends the querier's grants through
+accounts), the four sign with their names and titles, the Director's review closes the record;
+the corrective action turns overdue on the test clock, is counted on /metrics, reported late
+and closed. Every role that may not act is refused, and every step is on the log."""
+
+import datetime
+import hashlib
+import uuid
+
+import pytest
+
+from conftest import problem
+from oversight_helpers import People, executed, feed, gauge, purpose  # noqa: F401
+from workflow_helpers import grant, person_in, today, units  # noqa: F401
+
+BASIS = {"id": str(uuid.uuid4()), "code": "SA-F4", "law_name": "社會救助法"}
+
+
+def seed_queries(feed, stack, who, unit_id, n=5):
+    """n queries by `who` over the last hours, as bliproxy puts them on the log: [(index, event id)]."""
+    people = People(stack)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    out = []
+    for k in range(n):
+        t = (now - datetime.timedelta(minutes=30 * (k + 1))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ev = executed(t, str(uuid.uuid4()), str(uuid.uuid4()), who, unit_id, "C0101", people.new(),
+                      purpose(BASIS, "R-%d" % k))
+        out.append((feed["bliproxy"].send(ev)[0], ev["id"]))
+    return sorted(out)
+
+
+def draw(seed, population, k):
+    """The documented draw: the k events with the smallest SHA-256(seed ":" event_id), in log order."""
+    chosen = sorted(population, key=lambda p: hashlib.sha256(f"{seed}:{p[1]}".encode()).hexdigest())[:k]
+    return [eid for _, eid in sorted(chosen)]
+
+
+def due_in(days):
+    return (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+def body(demo, units, querier_id, **kw):
+    b = {"querier_id": querier_id, "period_from": today(-10), "period_to": today(), "auditing_unit_id": units["IT"],
+         "auditing_unit_phone": "07-7995678", "auditor_ids": [demo["itstaff1"]["account_id"],
+                                                             demo["ethics1"]["account_id"]],
+         "documents_due_at": due_in(3), "sample_size": 3}
+    b.update(kw)
+    return b
+
+
+def test_creation_and_a_reproducible_sample(login, demo, units, feed, stack, person_in):
+    who = person_in(units["SA-WEL"])
+    population = seed_queries(feed, stack, who["id"], units["SA-WEL"])
+    it, eth = login("itstaff1"), login("ethics1")
+    seed = "seed-" + uuid.uuid4().hex
+    first = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], seed=seed))
+    assert first["inspection_no"].startswith("F4-") and first["form"] == "F4" and first["state"] == "open"
+    assert first["querier"] == {"account_id": who["id"], "name": who["name"], "title": "科員",
+                                "unit_id": units["SA-WEL"]}
+    assert first["using_unit"]["name"] == "社會救助科"
+    assert first["auditing_unit"]["name"] == "秘書室資訊組" and first["auditing_unit"]["phone"] == "07-7995678"
+    assert [(a["name"], a["title"], a["team"]) for a in first["auditors"]] == [("itstaff1", "資訊管理師", "it"),
+                                                                              ("ethics1", "政風專員", "ethics")]
+    assert first["sample"]["population"] == 5 and first["sample"]["drawn"] == 3 and first["case_count"] == 3
+    assert first["sample"]["seed"] == seed
+    assert [c["event_id"] for c in first["cases"]] == draw(seed, population, 3)
+    assert [c["case_no"] for c in first["cases"]] == [1, 2, 3]
+    assert all(c["item"] == "C0101" and c["purpose"]["legal_basis"]["code"] == "SA-F4" for c in first["cases"])
+    # the same seed draws the same cases, whoever opens the record and whenever
+    again = eth.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], seed=seed))
+    assert [c["event_id"] for c in again["cases"]] == [c["event_id"] for c in first["cases"]]
+    # without a seed one is chosen, recorded, and reproduces the draw too
+    own = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], sample_size=4))
+    assert len(own["sample"]["seed"]) == 64
+    assert [c["event_id"] for c in own["cases"]] == draw(own["sample"]["seed"], population, 4)
+    # the creation event carries the seed and the drawn events
+    ev = [e["event"] for e in login("director").call("GET", "/v1/audit/events",
+                                                     params={"object_id": first["id"]})["items"]]
+    assert [e["type"] for e in ev] == ["audit.inspection.created"]
+    assert ev[0]["details"]["sample"]["seed"] == seed
+    assert [c["event_index"] for c in ev[0]["details"]["sample"]["cases"]] == [c["event_index"]
+                                                                              for c in first["cases"]]
+    # an Idempotency-Key replays the first reply
+    key = uuid.uuid4().hex
+    r1 = it.post("/v1/audit/inspections", json=body(demo, units, who["id"], seed=seed), headers={"Idempotency-Key": key})
+    r2 = it.post("/v1/audit/inspections", json=body(demo, units, who["id"], seed=seed), headers={"Idempotency-Key": key})
+    assert r1.status_code == r2.status_code == 201 and r1.json()["id"] == r2.json()["id"]
+    assert r2.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_creation_refusals(login, demo, units, feed, stack, person_in, admin):
+    who = person_in(units["SA-WEL"])
+    seed_queries(feed, stack, who["id"], units["SA-WEL"], n=1)
+    it = login("itstaff1")
+    for name in ("querier1", "supervisor1", "reviewer1", "permhead", "director", "district1"):
+        problem(login(name).post("/v1/audit/inspections", json=body(demo, units, who["id"])), 403, "forbidden")
+    # the caller must be one of the auditors
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], auditor_ids=[
+        demo["permadmin"]["account_id"], demo["ethics1"]["account_id"]])), 403, "forbidden")
+    # the IT team and the Ethics Office, both
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], auditor_ids=[
+        demo["itstaff1"]["account_id"], demo["permadmin"]["account_id"]])), 422, "inspection-parties-invalid")
+    # an auditor must be of either
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], auditor_ids=[
+        demo["itstaff1"]["account_id"], demo["ethics1"]["account_id"], demo["supervisor1"]["account_id"]])),
+        422, "inspection-parties-invalid")
+    # nobody audits themselves
+    problem(admin.post("/v1/audit/inspections", json=body(demo, units, demo["permadmin"]["account_id"], auditor_ids=[
+        demo["permadmin"]["account_id"], demo["ethics1"]["account_id"]])), 422, "inspection-parties-invalid")
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, str(uuid.uuid4()))), 422,
+            "inspection-parties-invalid")
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], auditing_unit_id=units["SA-WEL"])),
+            422, "auditing-unit-invalid")
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], period_from="2010-01-01",
+                                                       period_to="2010-03-31")), 422, "inspection-no-queries")
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], period_to=today(3))), 400,
+            "validation-failed")
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], documents_due_at=due_in(-1))), 400,
+            "validation-failed")
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], seed="short")), 400,
+            "validation-failed")
+
+
+def test_form4_from_creation_to_the_directors_review_with_a_corrective_action(
+        login, demo, units, feed, stack, person_in, admin, client, clock):
+    who = person_in(units["SA-WEL"])
+    grant(login, admin, who, ["C0101", "B0101"], "supervisor1")
+    seed_queries(feed, stack, who["id"], units["SA-WEL"], n=4)
+    it, eth, sup1, sup2 = login("itstaff1"), login("ethics1"), login("supervisor1"), login("supervisor2")
+    q = who["c"]
+    ins = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"]))
+    iid, url = ins["id"], "/v1/audit/inspections/" + ins["id"]
+
+    # who sees the record: the querier, the auditors, both supervisors, overseers; nobody else
+    for c in (q, it, eth, sup1, login("permhead"), login("director")):
+        assert c.call("GET", url)["id"] == iid
+    for c in (login("querier2"), sup2, login("reviewer1"), login("district1")):
+        problem(c.get(url), 404, "not-found")
+    assert iid in [i["id"] for i in q.items("/v1/audit/inspections")]
+    assert iid not in [i["id"] for i in sup2.items("/v1/audit/inspections")]
+    problem(q.post(url + "/signoffs", json={"capacity": "querier"}), 409, "inspection-state-invalid")
+
+    # the querier's documents
+    problem(sup1.post(url + "/responses", json={"responses": [
+        {"case_no": 1, "case_reference": "x", "explanation": "y"}]}), 403, "not-audited-querier")
+    ins = q.call("POST", url + "/responses", json={"responses": [
+        {"case_no": 1, "case_reference": "高市社助字第1號", "explanation": "低收入戶複查"},
+        {"case_no": 2, "case_reference": "高市社助字第2號", "explanation": "急難救助"}]})
+    assert [c["response"]["case_reference"] if c["response"] else None for c in ins["cases"]] == [
+        "高市社助字第1號", "高市社助字第2號", None]
+    assert ins["cases"][0]["response"]["late"] is False
+    problem(q.post(url + "/responses", json={"responses": [{"case_no": 1, "case_reference": "x",
+                                                            "explanation": "y"}]}), 409, "case-already-answered")
+    problem(q.post(url + "/responses", json={"responses": [{"case_no": 9, "case_reference": "x",
+                                                            "explanation": "y"}]}), 422, "inspection-case-unknown")
+    # case 3 is not answered and its deadline has not passed: no finding yet
+    problem(eth.post(url + "/findings", json={"findings": [{"case_no": 3, "result": "compliant"}]}), 409,
+            "case-response-pending")
+    q.call("POST", url + "/responses", json={"responses": [{"case_no": 3, "case_reference": "高市社助字第3號",
+                                                            "explanation": "身障補助"}]})
+
+    # the auditors' findings; a breach opens a corrective action and suspends the grants
+    for c in (q, sup1, login("director")):
+        problem(c.post(url + "/findings", json={"opinion": "x"}), 403, "not-inspection-auditor")
+    problem(eth.post(url + "/findings", json={"findings": [{"case_no": 2, "result": "breach"}]}), 400,
+            "validation-failed")  # a breach says what was breached
+    part = eth.call("POST", url + "/findings", json={"findings": [{"case_no": 1, "result": "compliant"}]})
+    assert part["state"] == "open"
+    ins = eth.call("POST", url + "/findings", json={
+        "findings": [{"case_no": 2, "result": "breach", "note": "查詢目的與案件不符"},
+                     {"case_no": 3, "result": "observation", "note": "說明過簡"}],
+        "opinion": "第2案違反查詢目的，應即改正並於十日內提出檢討報告", "suspend_grants": True})
+    assert ins["state"] == "findings_recorded" and ins["opinion"]["by"] == demo["ethics1"]["account_id"]
+    assert [c["finding"]["result"] for c in ins["cases"]] == ["compliant", "breach", "observation"]
+    ca = ins["cases"][1]["corrective_action"]
+    assert ins["cases"][0]["corrective_action"] is None and ins["cases"][2]["corrective_action"] is None
+    found = datetime.datetime.strptime(ins["cases"][1]["finding"]["found_at"], "%Y-%m-%dT%H:%M:%SZ")
+    assert ca["due_at"] == (found + datetime.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert ca["state"] == "open" and ca["overdue"] is False and ca["account_id"] == who["id"]
+    assert ca["grant_suspension"]["state"] == "done" and sorted(ca["grant_suspension"]["items"]) == ["B0101", "C0101"]
+    grants = admin.call("GET", f"/v1/accounts/{who['id']}/grants")["items"]
+    assert {g["item"]: g["status"] for g in grants} == {"C0101": "suspended", "B0101": "suspended"}
+    problem(eth.post(url + "/findings", json={"opinion": "again"}), 409, "inspection-state-invalid")
+
+    # four signatures, each by who may give it, once
+    problem(q.post(url + "/signoffs", json={"capacity": "auditor"}), 403, "signoff-not-entitled")
+    problem(sup1.post(url + "/signoffs", json={"capacity": "auditing_unit_supervisor"}), 403, "signoff-not-entitled")
+    problem(login("director").post(url + "/director-review", json={}), 409, "inspection-state-invalid")
+    q.call("POST", url + "/signoffs", json={"capacity": "querier"})
+    problem(q.post(url + "/signoffs", json={"capacity": "querier"}), 409, "signoff-exists")
+    it.call("POST", url + "/signoffs", json={"capacity": "auditor"})
+    problem(eth.post(url + "/signoffs", json={"capacity": "auditor"}), 409, "signoff-exists")
+    sup1.call("POST", url + "/signoffs", json={"capacity": "using_unit_supervisor"})
+    ins = login("permhead").call("POST", url + "/signoffs", json={"capacity": "auditing_unit_supervisor"})
+    assert ins["state"] == "signed" and ins["signatures_missing"] == []
+    assert {s["capacity"]: (s["name"], s["title"]) for s in ins["signatures"]} == {
+        "querier": (who["name"], "科員"), "auditor": ("itstaff1", "資訊管理師"),
+        "using_unit_supervisor": ("supervisor1", "科長"), "auditing_unit_supervisor": ("permhead", "秘書室主任")}
+
+    # the Director's review files it
+    problem(admin.post(url + "/director-review", json={}), 403, "forbidden")
+    ins = login("director").call("POST", url + "/director-review", json={"comment": "准予備查"})
+    assert ins["state"] == "closed" and ins["director_review"]["name"] == "director"
+    assert ins["director_review"]["title"] == "局長" and ins["director_review"]["comment"] == "准予備查"
+    problem(login("director").post(url + "/director-review", json={}), 409, "inspection-state-invalid")
+    # every step on the log, in order
+    types = [e["event"]["type"] for e in admin.call("GET", "/v1/audit/events",
+                                                    params={"object_id": iid, "limit": 100})["items"]]
+    assert types == ["audit.inspection.created"] + ["audit.inspection.responded"] * 2 + [
+        "audit.inspection.findings_recorded"] * 2 + ["audit.inspection.signed_off"] * 4 + ["audit.inspection.reviewed"]
+    ca_types = [e["event"]["type"] for e in admin.call("GET", "/v1/audit/events",
+                                                       params={"object_id": ca["id"]})["items"]]
+    assert ca_types == ["audit.corrective_action.opened", "audit.corrective_action.grants_suspended"]
+
+    # the corrective action: seen by the querier, their supervisor and the auditors only
+    ca_url = "/v1/audit/corrective-actions/" + ca["id"]
+    for c in (q, sup1, eth, it):
+        assert c.call("GET", ca_url)["id"] == ca["id"]
+    for c in (sup2, login("querier2")):
+        problem(c.get(ca_url), 404, "not-found")
+    assert ca["id"] in [a["id"] for a in sup1.items("/v1/audit/corrective-actions")]
+    assert ca["id"] not in [a["id"] for a in sup2.items("/v1/audit/corrective-actions")]
+    problem(sup1.post(ca_url + "/report", json={"report": "x"}), 403, "forbidden")
+    problem(eth.post(ca_url + "/close", json={}), 409, "corrective-action-state-invalid")
+    problem(q.post(ca_url + "/suspension", json={}), 403, "not-inspection-auditor")
+    overdue = [a["id"] for a in admin.items("/v1/audit/corrective-actions", params={"overdue": "true"})]
+    assert ca["id"] not in overdue and gauge(stack, "bligate_corrective_actions_overdue") == len(overdue)
+
+    # eleven days on: overdue, listed and counted
+    clock(11 * 86400)
+    pa, q2, eth2 = login("permadmin"), client(), login("ethics1")
+    q2.login(who["cert"], who["key"])
+    late = pa.call("GET", ca_url)
+    assert late["overdue"] is True
+    overdue = [a["id"] for a in pa.items("/v1/audit/corrective-actions", params={"overdue": "true"})]
+    assert ca["id"] in overdue and gauge(stack, "bligate_corrective_actions_overdue") == len(overdue)
+    rep = q2.call("POST", ca_url + "/report", json={"report": "已重新教育訓練並改正查詢流程"})
+    assert rep["state"] == "reported" and rep["report"]["late"] is True and rep["overdue"] is False
+    assert gauge(stack, "bligate_corrective_actions_overdue") == len(overdue) - 1
+    problem(q2.post(ca_url + "/report", json={"report": "again"}), 409, "corrective-action-state-invalid")
+    problem(q2.post(ca_url + "/close", json={}), 403, "not-inspection-auditor")
+    closed = eth2.call("POST", ca_url + "/close", json={"note": "檢討報告已審閱"})
+    assert closed["state"] == "closed" and closed["closure"]["note"] == "檢討報告已審閱"
+    problem(pa.post(ca_url + "/suspension", json={}), 409, "corrective-action-state-invalid")
+    ca_types = [e["event"]["type"] for e in pa.call("GET", "/v1/audit/events",
+                                                    params={"object_id": ca["id"]})["items"]]
+    assert ca_types[-2:] == ["audit.corrective_action.reported", "audit.corrective_action.closed"]
+
+
+def test_a_breach_without_immediate_suspension_can_be_suspended_later(login, demo, units, feed, stack, person_in,
+                                                                      admin):
+    who = person_in(units["SA-WEL"])
+    grant(login, admin, who, ["C0101"], "supervisor1")
+    seed_queries(feed, stack, who["id"], units["SA-WEL"], n=1)
+    it = login("itstaff1")
+    ins = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], sample_size=1))
+    url = "/v1/audit/inspections/" + ins["id"]
+    who["c"].call("POST", url + "/responses", json={"responses": [{"case_no": 1, "case_reference": "r",
+                                                                   "explanation": "e"}]})
+    ins = it.call("POST", url + "/findings", json={"findings": [{"case_no": 1, "result": "breach", "note": "n"}],
+                                                   "opinion": "o"})
+    ca = ins["cases"][0]["corrective_action"]
+    assert ca["grant_suspension"]["state"] == "none"
+    assert {g["status"] for g in admin.call("GET", f"/v1/accounts/{who['id']}/grants")["items"]} == {"active"}
+    done = admin.call("POST", f"/v1/audit/corrective-actions/{ca['id']}/suspension")
+    assert done["grant_suspension"]["state"] == "done" and done["grant_suspension"]["items"] == ["C0101"]
+    assert {g["status"] for g in admin.call("GET", f"/v1/accounts/{who['id']}/grants")["items"]} == {"suspended"}
