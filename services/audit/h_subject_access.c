@@ -91,7 +91,7 @@ static json_t *access_json(struct bg_request *r, json_t *names, const json_t *ev
     reg = s_of(purpose, "registration_no");
   const json_t *obj = json_object_get(ev, "object");
   json_t *a = json_pack(
-    "{s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "kind",
+    "{s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "kind",
     view ? "view" : "query", "index", index, "time", s_of(ev, "time"), "local_time", local, "item",
     opt(json_object_get(d, "item")), "query_id", opt(json_object_get(obj, "id")), "request_id",
     opt(json_object_get(d, "request_id")), "registration_no", reg ? json_string(reg) : json_null(), "legal_basis",
@@ -184,6 +184,11 @@ void aud_h_sar_post(struct bg_request *r)
                                                  ? s_of(json_object_get(evs[i], "object"), "id")
                                                  : "");
     json_t *a = access_json(r, names, evs[i], q, (json_int_t)index, PQgetvalue(res, i, 1));
+    if (!a) {
+      bg_log(BG_LOG_ERROR, r->request_id, "event %" PRIu64 " could not be described", index);
+      ok = false;
+      break;
+    }
     json_t *path = json_array();
     for (int k = 0; k < np; k++) {
       char hex[2 * AUD_HASH_LEN + 1];
