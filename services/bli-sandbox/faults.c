@@ -18,7 +18,8 @@ static struct {
   long latency_ms, error_status, timeout_ms, fail_next;
   double error_rate, timeout_rate;
 } f = {.error_status = 503, .timeout_ms = 10000};
-static unsigned long long calls, by_item[16], by_status[6]; /* 1xx..5xx, other */
+/* by_status by exact code (100..599), so a test can tell a 502 from a 504 */
+static unsigned long long calls, by_item[16], by_status[500];
 
 static double rate_env(const char *name)
 {
@@ -32,11 +33,19 @@ static double rate_env(const char *name)
   return d;
 }
 
+/* 501 would say BLI does not implement the query at all, which no caller should handle as a
+ * passing outage; the contract documents these four. */
+static bool error_status_ok(long s) { return s == 500 || s == 502 || s == 503 || s == 504; }
+
 void sbx_faults_init(void)
 {
   f.latency_ms = bg_cfg_long("BLIGATE_SANDBOX_LATENCY_MS", 0, 0, 600000);
   f.error_rate = rate_env("BLIGATE_SANDBOX_ERROR_RATE");
   f.error_status = bg_cfg_long("BLIGATE_SANDBOX_ERROR_STATUS", 503, 500, 504);
+  if (!error_status_ok(f.error_status)) {
+    fprintf(stderr, "configuration error: BLIGATE_SANDBOX_ERROR_STATUS must be 500, 502, 503 or 504\n");
+    exit(2);
+  }
   f.timeout_rate = rate_env("BLIGATE_SANDBOX_TIMEOUT_RATE");
   f.timeout_ms = bg_cfg_long("BLIGATE_SANDBOX_TIMEOUT_MS", 10000, 0, 600000);
 }
@@ -88,7 +97,8 @@ void sbx_count_call(const char *item)
 void sbx_count_status(int status)
 {
   pthread_mutex_lock(&mu);
-  by_status[status >= 100 && status < 600 ? status / 100 - 1 : 5]++;
+  if (status >= 100 && status < 600)
+    by_status[status - 100]++;
   pthread_mutex_unlock(&mu);
 }
 
@@ -130,12 +140,20 @@ void sbx_h_faults_put(struct bg_request *r)
     BG_FIELD_END};
   /* the rates are numbers from 0 to 1, which the declarative parser does not take: checked
    * here and taken out before it looks at the rest */
-  struct faults_body b = {-1, -1, -1, -1, json_incref(json_object_get(r->json, "error_rate")),
-                          json_incref(json_object_get(r->json, "timeout_rate"))};
+  struct faults_body b = {.latency_ms = -1,
+                          .error_status = -1,
+                          .timeout_ms = -1,
+                          .fail_next = -1,
+                          .error_rate = json_incref(json_object_get(r->json, "error_rate")),
+                          .timeout_rate = json_incref(json_object_get(r->json, "timeout_rate"))};
   json_object_del(r->json, "error_rate");
   json_object_del(r->json, "timeout_rate");
   bool ok = rate_ok(r, "error_rate", b.error_rate) && rate_ok(r, "timeout_rate", b.timeout_rate) &&
             bg_json_parse(r, r->json, spec, &b);
+  if (ok && b.error_status >= 0 && !error_status_ok(b.error_status)) {
+    bg_reply_field_error(r, BG_P_VALIDATION, "error_status", "enum", "must be 500, 502, 503 or 504");
+    ok = false;
+  }
   if (!ok) {
     json_decref(b.error_rate);
     json_decref(b.timeout_rate);
@@ -167,9 +185,13 @@ void sbx_h_stats(struct bg_request *r)
   pthread_mutex_lock(&mu);
   for (size_t i = 0; i < bg_bli_nitems && i < 16; i++)
     json_object_set_new(items, bg_bli_items[i].code, json_integer((json_int_t)by_item[i]));
-  static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
-  for (int i = 0; i < 6; i++)
-    json_object_set_new(statuses, classes[i], json_integer((json_int_t)by_status[i]));
+  for (int i = 0; i < 500; i++) {
+    if (by_status[i]) {
+      char code[4];
+      snprintf(code, sizeof code, "%d", i + 100);
+      json_object_set_new(statuses, code, json_integer((json_int_t)by_status[i]));
+    }
+  }
   json_int_t total = (json_int_t)calls;
   pthread_mutex_unlock(&mu);
   bg_reply_json(r, 200, json_pack("{s:I, s:o, s:o}", "calls", total, "by_item", items, "by_status", statuses));

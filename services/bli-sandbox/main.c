@@ -7,7 +7,9 @@
 #include "bligate/log.h"
 #include "bligate/service.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct bg_route routes[] = {
   {.method = "POST", .pattern = "/bli/v1/queries", .handler = sbx_h_query, .flags = BG_R_JSON},
@@ -23,10 +25,17 @@ static bool ready(void *ctx, const char **why)
   return true;
 }
 
-static const char *opt(const char *name)
+/* An optional file: NULL when unset; a set but unreadable one exits naming its variable. */
+static const char *opt_file(const char *name)
 {
   const char *v = bg_cfg_str(name, "");
-  return *v ? v : NULL;
+  if (!*v)
+    return NULL;
+  if (access(v, R_OK) != 0) {
+    fprintf(stderr, "configuration error: %s (%s) cannot be read\n", name, v);
+    exit(2);
+  }
+  return v;
 }
 
 int main(int argc, char **argv)
@@ -38,15 +47,15 @@ int main(int argc, char **argv)
   }
   struct bg_server_cfg cfg = bg_service_server_cfg("bli-sandbox", routes, sizeof routes / sizeof routes[0], 4096);
   cfg.ready = ready;
-  cfg.tls_cert_file = opt("BLIGATE_SANDBOX_TLS_CERT_FILE");
-  cfg.tls_key_file = opt("BLIGATE_SANDBOX_TLS_KEY_FILE");
-  cfg.tls_client_ca_file = opt("BLIGATE_SANDBOX_CLIENT_CA_FILE");
+  cfg.tls_cert_file = opt_file("BLIGATE_SANDBOX_TLS_CERT_FILE");
+  cfg.tls_key_file = opt_file("BLIGATE_SANDBOX_TLS_KEY_FILE");
+  cfg.tls_client_ca_file = opt_file("BLIGATE_SANDBOX_CLIENT_CA_FILE");
   if (!cfg.tls_cert_file != !cfg.tls_key_file || (cfg.tls_client_ca_file && !cfg.tls_cert_file)) {
     fprintf(stderr, "configuration error: BLIGATE_SANDBOX_TLS_CERT_FILE and _KEY_FILE go together, and "
                     "BLIGATE_SANDBOX_CLIENT_CA_FILE needs them\n");
     return 2;
   }
-  sbx_data_init(bg_cfg_str("BLIGATE_SANDBOX_SEED", "bligate-bli-sandbox"));
+  sbx_data_init(bg_cfg_str("BLIGATE_SANDBOX_SEED", SBX_DEFAULT_SEED));
   sbx_faults_init();
   struct bg_server *srv = bg_server_start(&cfg);
   if (!srv)

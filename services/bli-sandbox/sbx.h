@@ -9,6 +9,9 @@
 /* data.c: what BLI would say about one person and item, the same every time (derived from a
  * keyed hash of the ID and item). NULL when BLI holds no record of the person. */
 json_t *sbx_record(const char *national_id, const char *item);
+/* The key is SHA-256(seed); the data documented in README.md (which IDs have no record) are
+ * those of this default seed. */
+#define SBX_DEFAULT_SEED "bligate-bli-sandbox"
 void sbx_data_init(const char *seed);
 
 /* faults.c: the fault settings (environment at start, PUT /_sandbox/faults later) and the call
