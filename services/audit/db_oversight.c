@@ -39,7 +39,7 @@
 /* subject_access_reports s: OV_SAR_* */
 #define SARCOLS                                                                                                  \
   "s.id, s.id_masked, s.reference, s.received_on::text, s.due_on::text, s.tree_size, s.access_count,"           \
-  " s.requested_by, " TS("s.created_at")
+  " s.requested_by, " TS("s.created_at") ", s.extended_by, " TS("s.extended_at") ", s.extension_reason"
 
 /* "after the cursor" for lists ordered by (created_at, id) */
 #define AFTER(ts, id, n1, n2) "($" #n1 "::timestamptz IS NULL OR (" ts ", " id ") > ($" #n1 "::timestamptz, $" #n2 "::uuid))"
@@ -153,6 +153,9 @@ const struct bg_db_stmt aud_ov_stmts[] = {
                     " tree_size, access_count, report, requested_by, created_at)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"},
   {"ov_sar_get", "SELECT " SARCOLS ", s.report FROM subject_access_reports s WHERE s.id = $1"},
+  {"ov_sar_lock", "SELECT " SARCOLS ", s.id_hmac FROM subject_access_reports s WHERE s.id = $1 FOR UPDATE"},
+  {"ov_sar_extend", "UPDATE subject_access_reports SET due_on = due_on + 15, extended_by = $2, extended_at = $3,"
+                    " extension_reason = $4 WHERE id = $1 AND extended_at IS NULL"},
   {"ov_sar_list", "SELECT " SARCOLS " FROM subject_access_reports s WHERE " AFTER("s.created_at", "s.id", 1, 2)
                   " ORDER BY s.created_at, s.id LIMIT $3"},
 };

@@ -40,6 +40,12 @@ static json_t *sar_json(PGresult *res, int row, bool with_report)
                         "due_on", PQgetvalue(res, row, OV_SAR_DUE), "tree_size", aud_ov_col_int(res, row, OV_SAR_SIZE),
                         "access_count", aud_ov_col_int(res, row, OV_SAR_COUNT), "requested_by",
                         PQgetvalue(res, row, OV_SAR_BY), "created_at", PQgetvalue(res, row, OV_SAR_CREATED));
+  json_object_set_new(j, "extension",
+                      PQgetisnull(res, row, OV_SAR_EXT_AT)
+                        ? json_null()
+                        : json_pack("{s:s, s:s, s:s}", "extended_by", PQgetvalue(res, row, OV_SAR_EXT_BY),
+                                    "extended_at", PQgetvalue(res, row, OV_SAR_EXT_AT), "reason",
+                                    PQgetvalue(res, row, OV_SAR_EXT_REASON)));
   if (j && with_report)
     json_object_set_new(j, "report", aud_ov_col_json(res, row, OV_SAR_REPORT));
   return j;
@@ -304,4 +310,63 @@ void aud_h_sar_get(struct bg_request *r)
   else
     bg_reply_json(r, 200, sar_json(res, 0, true));
   PQclear(res);
+}
+
+struct extend_body {
+  const char *reason;
+};
+
+/* The one extension the law allows: 15 more days, with the reason (which the reply to the
+ * citizen must give). */
+void aud_h_sar_extend(struct bg_request *r)
+{
+  static const struct bg_field spec[] = {
+    BG_FIELD("reason", BG_F_STRING, true, struct extend_body, reason, .min = 2, .max = 1000), BG_FIELD_END};
+  struct extend_body b = {0};
+  const char *id;
+  if (!bg_req_uuid_param(r, 0, &id) || !bg_json_parse(r, r->json, spec, &b) || !may(r))
+    return;
+  if (aud_has_national_id(json_object_get(r->json, "reason"))) {
+    bg_reply_field_error(r, BG_P_VALIDATION, "reason", "national-id", "must not hold an ID number");
+    return;
+  }
+  struct bg_dbc *c = bg_db_for(r, aud.db);
+  if (!c)
+    return;
+  PGresult *res = NULL;
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  const char *p[] = {id};
+  if (!bg_dbc_begin(c) || !(res = bg_dbc_exec(c, "ov_sar_lock", 1, p, NULL)))
+    goto failed;
+  if (PQntuples(res) == 0) {
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_NOT_FOUND, "no such subject-access report");
+    goto done;
+  }
+  if (!PQgetisnull(res, 0, OV_SAR_EXT_AT)) {
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_CONFLICT, "the request was extended on %s; the law allows one extension",
+                     PQgetvalue(res, 0, OV_SAR_EXT_AT));
+    goto done;
+  }
+  const char *pe[] = {id, r->token.sub, now_s, b.reason};
+  if (!bg_dbc_run(c, "ov_sar_extend", 4, pe, NULL))
+    goto failed;
+  json_t *ev = bg_event_new(r, "audit.subject_access.extended", "subject_access_report", id, "success");
+  json_object_set_new(ev, "subject", json_pack("{s:s, s:s}", "id_hmac", PQgetvalue(res, 0, OV_SAR_HMAC),
+                                               "id_masked", PQgetvalue(res, 0, OV_SAR_MASKED)));
+  json_object_set_new(json_object_get(ev, "details"), "reason", json_string(b.reason));
+  if (!aud_append_own_tx(c, ev, r->request_id) || !bg_dbc_commit(c))
+    goto failed;
+  PQclear(res);
+  if (!(res = bg_dbc_exec(c, "ov_sar_get", 1, p, NULL)) || PQntuples(res) != 1)
+    goto failed;
+  bg_reply_json(r, 200, sar_json(res, 0, false));
+  goto done;
+failed:
+  bg_db_failed(r, c);
+done:
+  PQclear(res);
+  bg_db_release(c);
 }

@@ -44,7 +44,8 @@ enum {
 };
 enum {
   OV_SAR_ID, OV_SAR_MASKED, OV_SAR_REF, OV_SAR_RECEIVED, OV_SAR_DUE, OV_SAR_SIZE, OV_SAR_COUNT, OV_SAR_BY,
-  OV_SAR_CREATED, OV_SAR_REPORT
+  OV_SAR_CREATED, OV_SAR_EXT_BY, OV_SAR_EXT_AT, OV_SAR_EXT_REASON, OV_SAR_REPORT,
+  OV_SAR_HMAC = OV_SAR_REPORT /* ov_sar_lock has the subject's HMAC where ov_sar_get has the report */
 };
 /* A column as a JSON string or null; parsed JSON text (or null); an integer (0 for NULL). */
 json_t *aud_ov_col(PGresult *res, int row, int col);
@@ -102,5 +103,6 @@ json_t *aud_ca_json(PGresult *res, int row);
 void aud_h_sar_post(struct bg_request *r);
 void aud_h_sar_list(struct bg_request *r);
 void aud_h_sar_get(struct bg_request *r);
+void aud_h_sar_extend(struct bg_request *r);
 
 #endif

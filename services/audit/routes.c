@@ -51,6 +51,8 @@ const struct bg_route aud_routes[] = {
    .flags = AUTH | JSON | BG_R_IDEMPOTENT},
   {.method = "GET", .pattern = "/v1/audit/subject-access-reports", .handler = aud_h_sar_list, .flags = AUTH},
   {.method = "GET", .pattern = "/v1/audit/subject-access-reports/{}", .handler = aud_h_sar_get, .flags = AUTH},
+  {.method = "POST", .pattern = "/v1/audit/subject-access-reports/{}/extension", .handler = aud_h_sar_extend,
+   .flags = AUTH | JSON},
   {.method = "POST", .pattern = "/v1/webhooks", .handler = aud_h_webhooks_post, .flags = BG_R_AUTH | BG_R_JSON},
   {.method = "GET", .pattern = "/v1/webhooks", .handler = aud_h_webhooks_list, .flags = BG_R_AUTH},
   {.method = "GET", .pattern = "/v1/webhooks/{}", .handler = aud_h_webhooks_get, .flags = BG_R_AUTH},

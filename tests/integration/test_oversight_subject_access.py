@@ -95,6 +95,16 @@ def test_report_lists_exactly_the_subjects_accesses_with_proofs(admin, login, fe
     assert sar["id"] in [r["id"] for r in admin.items("/v1/audit/subject-access-reports")]
     reads = admin.call("GET", "/v1/audit/events", params={"object_id": sar["id"]})["items"]
     assert [e["event"]["type"] for e in reads] == ["audit.subject_access.reported", "audit.subject_access.read"]
+    # one extension of 15 days, with its reason, on the log; not a second
+    assert again["extension"] is None
+    ext = eth.call("POST", f"/v1/audit/subject-access-reports/{sar['id']}/extension",
+                   json={"reason": "涉及多個單位之查詢紀錄，需會同查核"})
+    assert ext["due_on"] == (received + datetime.timedelta(days=30)).isoformat()
+    assert ext["extension"]["reason"] == "涉及多個單位之查詢紀錄，需會同查核"
+    problem(eth.post(f"/v1/audit/subject-access-reports/{sar['id']}/extension", json={"reason": "again"}), 409,
+            "conflict")
+    last = admin.call("GET", "/v1/audit/events", params={"object_id": sar["id"]})["items"][-1]["event"]
+    assert last["type"] == "audit.subject_access.extended" and last["subject"]["id_masked"] == a["id_masked"]
 
 
 def test_received_date_and_bad_bodies(admin):
@@ -120,5 +130,7 @@ def test_refusals_for_every_role(admin, login):
         problem(c.post("/v1/audit/subject-access-reports", json={"national_id": "A223456781"}), 403, "forbidden")
         problem(c.get("/v1/audit/subject-access-reports"), 403, "forbidden")
         problem(c.get(f"/v1/audit/subject-access-reports/{sar['id']}"), 403, "forbidden")
+        problem(c.post(f"/v1/audit/subject-access-reports/{sar['id']}/extension", json={"reason": "late"}), 403,
+                "forbidden")
     problem(admin.request("POST", "/v1/audit/subject-access-reports", bearer=False,
                           json={"national_id": "A223456781"}), 401, "unauthenticated")
