@@ -1,6 +1,7 @@
 /* bligate-accounts: serves the accounts API; `migrate`, `bootstrap-admin` and `add-client`
  * are the operator's one-off commands. */
 #include "acct.h"
+#include "ic.h"
 #include "bligate/clock.h"
 #include "bligate/config.h"
 #include "bligate/events.h"
@@ -290,6 +291,10 @@ int main(int argc, char **argv)
   load_keys();
   acct.pki = acct_pki_new(bg_cfg_str("BLIGATE_TRUST_CA_FILE", NULL), bg_cfg_str("BLIGATE_CRL_FILE", NULL));
   acct.db = open_db((int)bg_cfg_long("BLIGATE_DB_POOL", 8, 1, 256));
+  if (!acct_ic_init(bg_cfg_str("BLIGATE_DB_URL", NULL))) {
+    fprintf(stderr, "cannot set up the database pool\n");
+    return 1;
+  }
   bg_httpc_global_init();
   struct bg_server_cfg cfg = {
     .service = "accounts",

@@ -1,5 +1,6 @@
 /* The accounts service's endpoints. */
 #include "acct.h"
+#include "ic.h"
 
 #define JSON BG_R_JSON
 #define OPT BG_R_BODY_OPTIONAL
@@ -41,6 +42,13 @@ const struct bg_route acct_routes[] = {
   {.method = "POST", .pattern = "/v1/permission-applications/{}/resubmission", .handler = acct_h_apps_resubmit,
    .flags = BG_R_AUTH | JSON},
   {.method = "POST", .pattern = "/v1/permission-applications/{}/withdraw", .handler = acct_h_apps_withdraw,
+   .flags = BG_R_AUTH | JSON | OPT},
+  {.method = "POST", .pattern = "/v1/integration-clients", .handler = acct_h_ic_post, .flags = BG_R_AUTH | JSON},
+  {.method = "GET", .pattern = "/v1/integration-clients", .handler = acct_h_ic_list, .flags = BG_R_AUTH},
+  {.method = "GET", .pattern = "/v1/integration-clients/{}", .handler = acct_h_ic_get, .flags = BG_R_AUTH},
+  {.method = "POST", .pattern = "/v1/integration-clients/{}/secret", .handler = acct_h_ic_secret,
+   .flags = BG_R_AUTH | JSON | OPT},
+  {.method = "POST", .pattern = "/v1/integration-clients/{}/disable", .handler = acct_h_ic_disable,
    .flags = BG_R_AUTH | JSON | OPT},
   {.method = "GET", .pattern = "/internal/accounts/{}/grants", .handler = acct_h_internal_grants, .flags = BG_R_CLIENT,
    .scope = "grants:read"},

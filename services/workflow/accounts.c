@@ -67,10 +67,12 @@ void wf_reply_accounts_down(struct bg_request *r, long status)
   bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "the accounts service could not be asked (status %ld)", status);
 }
 
-json_t *wf_caller(struct bg_request *r)
+json_t *wf_caller(struct bg_request *r) { return wf_account_active(r, r->token.sub); }
+
+json_t *wf_account_active(struct bg_request *r, const char *id)
 {
   json_t *me = NULL;
-  long st = wf_account_get(r, r->token.sub, &me);
+  long st = wf_account_get(r, id, &me);
   if (st == 200 && wf_is_active(me))
     return me;
   json_decref(me);

@@ -16,10 +16,24 @@ static bool is_me(struct bg_request *r, PGresult *res, int col)
   return !PQgetisnull(res, 0, col) && !strcmp(PQgetvalue(res, 0, col), r->token.sub);
 }
 
+/* An integration client's unit (docs/integration.md): its scope approvals:decide:<unit> (or,
+ * to read only, approvals:read:<unit>). False for staff tokens. */
+static bool client_unit(struct bg_request *r, bool decide, char unit[64])
+{
+  return r->token.is_client &&
+         (bg_token_scope_arg(&r->token, "approvals:decide:", unit, 64) ||
+          (!decide && bg_token_scope_arg(&r->token, "approvals:read:", unit, 64))) &&
+         bg_uuid_valid(unit);
+}
+
 /* Object-level access: the people on the form, the supervisor and the business reviewers of
- * its unit, whoever decided it, and the overseers. Other units see nothing. */
+ * its unit, whoever decided it, and the overseers; an integration client of the unit. Other
+ * units see nothing. */
 static bool may_read(struct bg_request *r, PGresult *res)
 {
+  char unit[64];
+  if (r->token.is_client)
+    return client_unit(r, false, unit) && !strcmp(PQgetvalue(res, 0, QR_UNIT), unit);
   return wf_is_overseer(r) || is_me(r, res, QR_QUERIER) || is_me(r, res, QR_REQUESTER) ||
          is_me(r, res, QR_SUBMITTED_BY) || is_me(r, res, QR_DECIDED_BY) ||
          ((bg_req_has_role(r, "supervisor") || bg_req_has_role(r, "business_reviewer")) &&
@@ -246,13 +260,20 @@ void wf_h_requests_list(struct bg_request *r)
     bg_reply_field_error(r, BG_P_BAD_QUERY, "state", "enum", "is not a request state");
     return;
   }
-  bool all = wf_is_overseer(r);
+  char client_of[64] = "";
+  if (r->token.is_client && !client_unit(r, false, client_of)) {
+    bg_reply_problem(r, BG_P_FORBIDDEN, "the client's scope names no unit");
+    return;
+  }
+  bool all = !r->token.is_client && wf_is_overseer(r);
   bool unit_scope = bg_req_has_role(r, "supervisor") || bg_req_has_role(r, "business_reviewer");
   bg_time_fmt(bg_now(), now_s);
   struct bg_dbc *c = bg_db_for(r, wf.db);
   if (!c)
     return;
-  const char *p[] = {all ? "true" : "false", r->token.sub, unit_scope && r->token.unit[0] ? r->token.unit : NULL,
+  /* an integration client sees its unit's requests and is nobody on them */
+  const char *p[] = {all ? "true" : "false", client_of[0] ? "00000000-0000-0000-0000-000000000000" : r->token.sub,
+                     client_of[0] ? client_of : unit_scope && r->token.unit[0] ? r->token.unit : NULL,
                      state, unit, querier, requester, from, to, cur ? ts : NULL, cur ? cid : NULL, lim, now_s};
   PGresult *res = bg_dbc_exec(c, "qr_list", 13, p, NULL);
   if (!res)
@@ -289,7 +310,7 @@ void wf_h_requests_get(struct bg_request *r)
 /* ---- decision ---- */
 
 struct decision_body {
-  const char *decision, *reason;
+  const char *decision, *reason, *on_behalf_of;
   long valid_days;
 };
 
@@ -322,6 +343,7 @@ void wf_h_requests_decide(struct bg_request *r)
     BG_FIELD("decision", BG_F_ENUM, true, struct decision_body, decision, .enumv = decisions),
     BG_FIELD("reason", BG_F_STRING, false, struct decision_body, reason, .min = 1, .max = 1000),
     BG_FIELD("valid_days", BG_F_INT, false, struct decision_body, valid_days, .imin = 1, .imax = 30),
+    BG_FIELD("on_behalf_of", BG_F_UUID, false, struct decision_body, on_behalf_of),
     BG_FIELD_END};
   const char *id;
   if (!bg_req_uuid_param(r, 0, &id))
@@ -338,6 +360,21 @@ void wf_h_requests_decide(struct bg_request *r)
     bg_reply_field_error(r, BG_P_VALIDATION, "valid_days", "unexpected", "only an approval sets the window");
     return;
   }
+  /* An integration client (the city's document system) records the decision a named person
+   * took there: it must be that unit's client and name the decider; staff decide as
+   * themselves. The same rules then apply to the decider as to a signed-in one. */
+  char client_of[64] = "";
+  if (r->token.is_client && !client_unit(r, true, client_of)) {
+    bg_reply_problem(r, BG_P_FORBIDDEN, "deciding needs the scope approvals:decide:<unit>");
+    return;
+  }
+  if (!b.on_behalf_of != !client_of[0]) {
+    bg_reply_field_error(r, BG_P_VALIDATION, "on_behalf_of", client_of[0] ? "required" : "unexpected",
+                         client_of[0] ? "name the person who decided in your system"
+                                      : "staff decide as themselves; only an integration client names the decider");
+    return;
+  }
+  const char *decider = client_of[0] ? b.on_behalf_of : r->token.sub;
   struct bg_dbc *c = NULL;
   PGresult *res = NULL;
   json_t *me = NULL, *out = NULL;
@@ -351,12 +388,12 @@ void wf_h_requests_decide(struct bg_request *r)
     bg_db_failed(r, c);
     goto done;
   }
-  if (PQntuples(res) == 0) {
+  if (PQntuples(res) == 0 || (client_of[0] && strcmp(PQgetvalue(res, 0, QR_UNIT), client_of) != 0)) {
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such query request");
     goto done;
   }
   /* nobody approves a request they asked for or will query, whatever their role */
-  if (is_me(r, res, QR_QUERIER) || is_me(r, res, QR_REQUESTER)) {
+  if (!strcmp(PQgetvalue(res, 0, QR_QUERIER), decider) || !strcmp(PQgetvalue(res, 0, QR_REQUESTER), decider)) {
     bg_reply_problem(r, BG_P_SELF_APPROVAL, "the %s decides a request of its querier or requester",
                      !strcmp(PQgetvalue(res, 0, QR_DECIDER_ROLE), "director") ? "Director" : "unit's supervisor");
     goto done;
@@ -364,7 +401,7 @@ void wf_h_requests_decide(struct bg_request *r)
   /* the decider's current roles and unit, not the token's */
   bg_db_release(c);
   c = NULL;
-  if (!(me = wf_caller(r)))
+  if (!(me = wf_account_active(r, decider)))
     goto done;
   bool director = !strcmp(PQgetvalue(res, 0, QR_DECIDER_ROLE), "director");
   bool ok = director ? wf_has_role(me, "director")
@@ -387,7 +424,7 @@ void wf_h_requests_decide(struct bg_request *r)
   }
   long days = b.valid_days ? b.valid_days : wf.window_days;
   bg_time_fmt(now + (time_t)days * 86400, until);
-  const char *pd[] = {id, approve ? "approved" : "rejected", b.decision, r->token.sub, wf_str(me, "name"), now_s,
+  const char *pd[] = {id, approve ? "approved" : "rejected", b.decision, decider, wf_str(me, "name"), now_s,
                       b.reason, approve ? until : NULL};
   PGresult *upd = bg_dbc_exec(c, "qr_decide", 8, pd, NULL);
   bool updated = upd && PQntuples(upd) == 1;
@@ -406,6 +443,10 @@ void wf_h_requests_decide(struct bg_request *r)
   json_object_set_new(d, "registration_no", json_string(PQgetvalue(res, 0, QR_NO)));
   json_object_set_new(d, "decider_role", json_string(PQgetvalue(res, 0, QR_DECIDER_ROLE)));
   json_object_set_new(d, "valid_until", wf_col(res, 0, QR_VALID_UNTIL));
+  /* both identities: the client that recorded it (the event's actor) and who decided */
+  if (client_of[0])
+    json_object_set_new(d, "on_behalf_of", json_pack("{s:s, s:s}", "account_id", decider, "name",
+                                                      wf_str(me, "name")));
   if (!bg_outbox_add(c, ev) || !(out = request_with_subjects(r, c, res, true)))
     goto failed_quiet;
   if (!bg_dbc_commit(c))

@@ -114,6 +114,8 @@ bool wf_insert_request_row(struct bg_dbc *c, const struct wf_new_request *q);
 const char *wf_decider_role(const json_t *querier, const json_t *requester);
 /* The caller's current account facts (an active account), or reply and NULL. */
 json_t *wf_caller(struct bg_request *r);
+/* The account id (active), or NULL after replying (account-inactive, or 503). */
+json_t *wf_account_active(struct bg_request *r, const char *id);
 /* The dependency-unavailable reply for a failed internal call. */
 void wf_reply_accounts_down(struct bg_request *r, long status);
 /* The Director, the ethics officer and the permission administrator oversee every form. */

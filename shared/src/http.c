@@ -555,6 +555,9 @@ static bool authenticate(struct bg_server *s, struct bg_request *r)
   }
   unsigned f = r->route->flags;
   if ((f & BG_R_AUTH) && r->token.is_client) {
+    char arg[128];
+    if ((f & BG_R_INTEGRATION) && r->route->scope && bg_token_scope_arg(&r->token, r->route->scope, arg, sizeof arg))
+      return true;
     bg_reply_problem(r, BG_P_FORBIDDEN, "this endpoint is for signed-in staff, not clients");
     return false;
   }

@@ -422,6 +422,24 @@ bool bg_token_has_role(const struct bg_token *t, const char *role)
   return false;
 }
 
+bool bg_token_scope_arg(const struct bg_token *t, const char *prefix, char *out, size_t outlen)
+{
+  size_t n = strlen(prefix);
+  for (const char *p = t->scope; *p;) {
+    const char *e = strchr(p, ' ');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len > n && strncmp(p, prefix, n) == 0 && len - n < outlen) {
+      memcpy(out, p + n, len - n);
+      out[len - n] = '\0';
+      return true;
+    }
+    if (!e)
+      break;
+    p = e + 1;
+  }
+  return false;
+}
+
 bool bg_token_has_scope(const struct bg_token *t, const char *scope)
 {
   size_t n = strlen(scope);

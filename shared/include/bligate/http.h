@@ -31,6 +31,10 @@ enum bg_route_flags {
   BG_R_EXPIRED_OK = 1u << 5,
   /* A creating POST that honours Idempotency-Key (needs cfg.idem_db; see idempotency.h). */
   BG_R_IDEMPOTENT = 1u << 6,
+  /* With BG_R_AUTH: also accept a client token holding a scope that begins with route.scope
+   * (an integration client acting for a named person; the handler checks the rest). The
+   * service's auth hook does not run for it: there is no session. */
+  BG_R_INTEGRATION = 1u << 7,
 };
 
 struct bg_route {

@@ -66,5 +66,8 @@ char *bg_jwt_sign(EVP_PKEY *key, const char *kid, const json_t *claims);
 
 bool bg_token_has_role(const struct bg_token *t, const char *role);
 bool bg_token_has_scope(const struct bg_token *t, const char *scope);
+/* A scope with an argument, "<prefix><argument>" (e.g. "approvals:decide:<unit id>"): copies
+ * the first one's argument into out; false when there is none (or it does not fit). */
+bool bg_token_scope_arg(const struct bg_token *t, const char *prefix, char *out, size_t outlen);
 
 #endif
