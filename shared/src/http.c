@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ struct bg_server {
   bg_metrics_fn metric_fns[MAX_METRIC_FNS];
   int nmetric_fns;
   _Atomic int inflight;
+  _Atomic bool draining; /* after SIGTERM: responses close their connections */
 };
 
 /* ---------- replies ---------- */
@@ -687,6 +689,9 @@ headers:
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
   for (int i = 0; i < r->nheaders; i++)
     MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+  /* stopping: the gateway must not send another request on this connection */
+  if (atomic_load(&s->draining))
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
   MHD_destroy_response(resp);
   int64_t us = bg_mono_us() - r->start_us;
@@ -924,9 +929,21 @@ void bg_server_wait(struct bg_server *s)
   int sig = 0;
   sigwait(&set, &sig);
   bg_info("signal %d: finishing in-flight requests", sig);
-  MHD_quiesce_daemon(s->d);
-  /* Drain: give in-flight requests up to 10 s, checking every 10 ms. */
-  for (int i = 0; i < 1000 && atomic_load(&s->inflight) > 0; i++) {
+  /* The listening socket is closed, not merely no longer accepted from (connections waiting
+   * in its queue would get no answer): a gateway's next connection goes to another replica.
+   * For a grace period the requests still arriving on open keep-alive connections are served
+   * and told "Connection: close", so the gateway retires those connections instead of finding
+   * one closed under a request it has just sent. Then what is in flight finishes (at most
+   * 10 s in all). */
+  MHD_socket listener = MHD_quiesce_daemon(s->d);
+  if (listener != MHD_INVALID_SOCKET)
+    close(listener);
+  atomic_store(&s->draining, true);
+  int64_t start = bg_mono_us();
+  for (;;) {
+    int64_t ms = (bg_mono_us() - start) / 1000;
+    if ((ms >= 1000 && atomic_load(&s->inflight) == 0) || ms >= 10000)
+      break;
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
