@@ -277,6 +277,8 @@ void aud_h_inspections_post(struct bg_request *r)
     bg_field_err(errors, "documents_due_at", "range", "must be in the future");
   if (b.seed && !seed_ok(b.seed))
     bg_field_err(errors, "seed", "format", "letters, digits, - and _ only");
+  else if (b.seed && aud_has_national_id(json_object_get(r->json, "seed")))
+    bg_field_err(errors, "seed", "national-id", "must not hold an ID number (it goes on the log)");
   size_t i;
   json_t *v;
   json_array_foreach(b.auditor_ids, i, v)
@@ -984,6 +986,10 @@ void aud_h_inspections_director(struct bg_request *r)
   struct director_body b = {0};
   if (!bg_json_parse(r, r->json, spec, &b))
     return;
+  if (b.comment && aud_has_national_id(json_object_get(r->json, "comment"))) {
+    bg_reply_field_error(r, BG_P_VALIDATION, "comment", "national-id", "must not hold an ID number (it goes on the log)");
+    return;
+  }
   if (!bg_req_has_role(r, "director")) {
     bg_reply_problem(r, BG_P_FORBIDDEN, "the Director reviews and files Form 4");
     return;

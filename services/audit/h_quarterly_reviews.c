@@ -432,8 +432,13 @@ void aud_h_reviews_submit(struct bg_request *r)
     BG_FIELD("reference_no", BG_F_STRING, true, struct submit_body, reference_no, .min = 1, .max = 100),
     BG_FIELD_END};
   struct submit_body b = {0};
-  if (bg_json_parse(r, r->json, spec, &b))
-    step(r, false, b.reference_no);
+  if (!bg_json_parse(r, r->json, spec, &b))
+    return;
+  if (aud_has_national_id(json_object_get(r->json, "reference_no"))) {
+    bg_reply_field_error(r, BG_P_VALIDATION, "reference_no", "national-id", "must not hold an ID number");
+    return;
+  }
+  step(r, false, b.reference_no);
 }
 
 /* The whole review as one JSON document for the Labor Affairs Bureau and for auditors; the

@@ -123,6 +123,9 @@ def test_creation_refusals(login, demo, units, feed, stack, person_in, admin):
             "validation-failed")
     problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], seed="short")), 400,
             "validation-failed")
+    # nothing typed into an inspection that goes on the log may hold an ID number
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], seed="A123456789-abcdefgh")), 400,
+            "validation-failed")
 
 
 def test_form4_from_creation_to_the_directors_review_with_a_corrective_action(
@@ -203,6 +206,8 @@ def test_form4_from_creation_to_the_directors_review_with_a_corrective_action(
 
     # the Director's review files it
     problem(admin.post(url + "/director-review", json={}), 403, "forbidden")
+    problem(login("director").post(url + "/director-review", json={"comment": "見 A123456789 案"}), 400,
+            "validation-failed")
     ins = login("director").call("POST", url + "/director-review", json={"comment": "准予備查"})
     assert ins["state"] == "closed" and ins["director_review"]["name"] == "director"
     assert ins["director_review"]["title"] == "局長" and ins["director_review"]["comment"] == "准予備查"

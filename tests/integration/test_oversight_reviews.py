@@ -182,6 +182,8 @@ def test_lifecycle_sign_submit_export_and_the_log(admin, demo):
     assert signed["report_sha256"] == review["report_sha256"]
     problem(admin.post(f"/v1/audit/quarterly-reviews/{rid}/sign", json={}), 409, "review-state-invalid")
     problem(admin.post("/v1/audit/quarterly-reviews", json={"year": year, "quarter": 4}), 409, "review-state-invalid")
+    problem(admin.post(f"/v1/audit/quarterly-reviews/{rid}/submission", json={"reference_no": "A123456789"}), 400,
+            "validation-failed")
     ref = "高市勞資字第%s號" % uuid.uuid4().hex[:6]
     sub = admin.call("POST", f"/v1/audit/quarterly-reviews/{rid}/submission", json={"reference_no": ref})
     assert sub["state"] == "submitted" and sub["submission"]["reference_no"] == ref
