@@ -99,6 +99,11 @@ def clock(stack):
     for svc in ("workflow", "bliproxy", "audit"):
         if svc in running:
             urls.append(stack[f"BLIGATE_{svc.upper()}_URL"] + "/internal/test/clock")
+    # the other replicas of a BLIGATE_REPLICAS stack keep the same time
+    for svc in ("accounts", "workflow", "bliproxy", "audit"):
+        for k in (2, 3):
+            if svc in running and stack.get(f"BLIGATE_{svc.upper()}_URL_{k}"):
+                urls.append(stack[f"BLIGATE_{svc.upper()}_URL_{k}"] + "/internal/test/clock")
 
     def set_offset(seconds):
         replies = []

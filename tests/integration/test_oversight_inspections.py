@@ -274,3 +274,35 @@ def test_a_breach_without_immediate_suspension_can_be_suspended_later(login, dem
     done = admin.call("POST", f"/v1/audit/corrective-actions/{ca['id']}/suspension")
     assert done["grant_suspension"]["state"] == "done" and done["grant_suspension"]["items"] == ["C0101"]
     assert {g["status"] for g in admin.call("GET", f"/v1/accounts/{who['id']}/grants")["items"]} == {"suspended"}
+
+
+def test_every_role_on_an_open_inspection(login, demo, units, feed, stack, person_in, admin):
+    """Who sees the record is refused acting as someone else (403); who does not see it learns
+    nothing (404); only the Director reviews, only the auditors find, only the querier answers."""
+    who = person_in(units["SA-WEL"])
+    seed_queries(feed, stack, who["id"], units["SA-WEL"], n=1)
+    it = login("itstaff1")
+    url = "/v1/audit/inspections/" + it.call("POST", "/v1/audit/inspections", status=201,
+                                             json=body(demo, units, who["id"], sample_size=1))["id"]
+    sees = {"permadmin", "itstaff1", "ethics1", "director", "supervisor1", "permhead"}
+    auditors = {"itstaff1", "ethics1"}
+    answer = {"responses": [{"case_no": 1, "case_reference": "r", "explanation": "e"}]}
+    for name in ["permadmin", "querier1", "supervisor1", "reviewer1", "querier2", "supervisor2", "permhead",
+                 "itstaff1", "ethics1", "director", "district1", "district1head"]:
+        c = admin if name == "permadmin" else (it if name == "itstaff1" else login(name))
+        if name not in sees:
+            for path, b in (("/responses", answer), ("/findings", {"opinion": "o"}),
+                            ("/signoffs", {"capacity": "auditor"})):
+                problem(c.post(url + path, json=b), 404, "not-found")
+            problem(c.get(url), 404, "not-found")
+        else:
+            problem(c.post(url + "/responses", json=answer), 403, "not-audited-querier")
+            if name not in auditors:
+                problem(c.post(url + "/findings", json={"opinion": "o"}), 403, "not-inspection-auditor")
+                problem(c.post(url + "/signoffs", json={"capacity": "auditor"}), 403, "signoff-not-entitled")
+            else:
+                problem(c.post(url + "/signoffs", json={"capacity": "auditor"}), 409, "inspection-state-invalid")
+        if name == "director":
+            problem(c.post(url + "/director-review", json={}), 409, "inspection-state-invalid")
+        else:
+            problem(c.post(url + "/director-review", json={}), 403, "forbidden")
