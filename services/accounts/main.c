@@ -291,6 +291,9 @@ int main(int argc, char **argv)
   load_keys();
   acct.pki = acct_pki_new(bg_cfg_str("BLIGATE_TRUST_CA_FILE", NULL), bg_cfg_str("BLIGATE_CRL_FILE", NULL));
   acct.db = open_db((int)bg_cfg_long("BLIGATE_DB_POOL", 8, 1, 256));
+  /* the keyed digest of Idempotency-Key records (a body may hold a national ID) */
+  if (*bg_cfg_str("BLIGATE_ID_HMAC_KEY_FILE", ""))
+    bg_id_hmac_init_from_env();
   if (!acct_ic_init(bg_cfg_str("BLIGATE_DB_URL", NULL))) {
     fprintf(stderr, "cannot set up the database pool\n");
     return 1;

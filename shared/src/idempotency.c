@@ -1,11 +1,13 @@
 /* Idempotency-Key handling for creating POSTs (idempotency.h). */
 #include "bligate/idempotency.h"
+#include "bligate/svc.h"
 #include "bligate/clock.h"
 #include "bligate/db.h"
 #include "bligate/http.h"
 #include "bligate/log.h"
 #include "bligate/util.h"
 #include <stdio.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +35,11 @@ static void request_hash(struct bg_request *r, char out[65])
   int k = snprintf(buf, n + 1, "%s\n%s\n", r->method, r->path);
   if (r->body_len)
     memcpy(buf + k, r->body, r->body_len);
-  bg_sha256_hex(buf, (size_t)k + r->body_len, out);
+  /* keyed where the service holds the ID key: a body may carry a national ID, and a plain
+   * SHA-256 of it could be reversed by hashing every possible ID */
+  if (!bg_keyed_digest("bligate/idempotency/v1", buf, (size_t)k + r->body_len, out))
+    bg_sha256_hex(buf, (size_t)k + r->body_len, out);
+  OPENSSL_cleanse(buf, (size_t)k + r->body_len);
   free(buf);
 }
 

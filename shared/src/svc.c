@@ -250,6 +250,29 @@ bool bg_id_hmac_init_from_env(void)
   return ok;
 }
 
+bool bg_keyed_digest(const char *label, const void *data, size_t n, char out[65])
+{
+  unsigned char md[32];
+  unsigned int mdlen = 0;
+  if (!hmac_key_len)
+    return false;
+  /* label first, so the digest of a body can never equal a subject's id_hmac */
+  size_t llen = strlen(label);
+  unsigned char *buf = malloc(llen + 1 + n);
+  if (!buf)
+    return false;
+  memcpy(buf, label, llen);
+  buf[llen] = '\n';
+  if (n)
+    memcpy(buf + llen + 1, data, n);
+  bool ok = HMAC(EVP_sha256(), hmac_key, (int)hmac_key_len, buf, llen + 1 + n, md, &mdlen) && mdlen == 32;
+  OPENSSL_cleanse(buf, llen + 1 + n);
+  free(buf);
+  if (ok)
+    bg_hex(md, 32, out);
+  return ok;
+}
+
 bool bg_id_hmac(const char *national_id, char out[65])
 {
   unsigned char md[32];

@@ -62,3 +62,25 @@ def test_bad_key(admin):
     b = problem(admin.post("/v1/units", json={"code": "X", "name": "x", "kind": "section"},
                            headers={"Idempotency-Key": "x" * 300}), 400, "validation-failed")
     assert b["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_the_stored_request_digest_is_keyed(admin, stack, demo):
+    """A creating body may hold a national ID; the key's record keeps only a keyed digest of
+    the request, so the ID cannot be recovered by hashing candidate IDs."""
+    import hashlib
+    import json
+    import subprocess
+    nid = new_national_id()
+    key = str(uuid.uuid4())
+    body = json.dumps({"name": "冪等測試員", "national_id": nid, "unit_id": demo["querier1"]["unit_id"],
+                       "title": "科員", "roles": ["querier"]}, ensure_ascii=False).encode()
+    headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+    first = admin.post("/v1/accounts", data=body, headers=headers)
+    assert first.status_code == 201, first.text
+    again = admin.post("/v1/accounts", data=body, headers=headers)
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    stored = subprocess.run(["psql", stack["BLIGATE_DB_SUPER_URL"], "-X", "-At", "-c",
+                             f"SELECT request_hash FROM accounts.idempotency_keys WHERE key = '{key}'"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    plain = hashlib.sha256(b"POST\n/v1/accounts\n" + body).hexdigest()
+    assert len(stored) == 64 and stored != plain

@@ -32,5 +32,8 @@ long bg_svc_call(struct bg_svc *s, const char *method, const char *url, const js
  * itself): HMAC-SHA256 with the key from BLIGATE_ID_HMAC_KEY_FILE (hex), as 64 hex chars. */
 bool bg_id_hmac_init_from_env(void);
 bool bg_id_hmac(const char *national_id, char out[65]);
+/* HMAC-SHA256 of label and data with the same key, for digests of data that may hold a national
+ * ID (a plain hash of it could be reversed by trying every ID). false when no key is loaded. */
+bool bg_keyed_digest(const char *label, const void *data, size_t n, char out[65]);
 
 #endif
