@@ -19,6 +19,7 @@ COPY cmake/ cmake/
 COPY shared/ shared/
 COPY services/ services/
 COPY cli/ cli/
+COPY bench/ bench/
 COPY tests/ tests/
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBLIGATE_SANITIZE=OFF -DBLIGATE_WERROR=ON
 RUN cmake --build build -j"$(nproc)" \
