@@ -4,6 +4,7 @@
 #include "aud.h"
 #include "bligate/events.h"
 #include "bligate/log.h"
+#include "bligate/session.h"
 #include "bligate/svc.h"
 #include <stdio.h>
 #include <string.h>
@@ -16,23 +17,8 @@ bool aud_session_hook(struct bg_request *r)
   snprintf(url, sizeof url, "%s/internal/sessions/%s", aud.accounts_url, r->token.sid);
   json_t *s = NULL;
   long status = r->token.sid[0] ? bg_svc_call(aud.svc, "GET", url, NULL, r->request_id, &s) : 404;
-  bool ok = false;
-  if (status == 404) {
-    bg_reply_problem(r, BG_P_SESSION_ENDED, NULL);
-  } else if (status != 200 || !json_is_object(s)) {
-    bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "cannot check the session with accounts");
-  } else if (!json_is_true(json_object_get(s, "live"))) {
-    const char *why = json_string_value(json_object_get(s, "reason"));
-    if (why && !strcmp(why, "idle"))
-      bg_reply_problem(r, BG_P_SESSION_IDLE, NULL);
-    else if (why && !strcmp(why, "account-inactive"))
-      bg_reply_problem(r, BG_P_ACCOUNT_INACTIVE, NULL);
-    else
-      bg_reply_problem(r, BG_P_SESSION_ENDED, NULL);
-  } else if (!json_is_string(json_object_get(s, "account_id")) ||
-             strcmp(json_string_value(json_object_get(s, "account_id")), r->token.sub) != 0) {
-    bg_reply_problem(r, BG_P_TOKEN_INVALID, "the token's session belongs to another account");
-  } else {
+  bool ok = bg_session_live(r, status, s);
+  if (ok) {
     /* today's roles and unit, from accounts */
     json_t *roles = json_object_get(s, "roles");
     size_t i;
@@ -46,7 +32,6 @@ bool aud_session_hook(struct bg_request *r)
     }
     const char *unit = json_string_value(json_object_get(s, "unit_id"));
     snprintf(r->token.unit, sizeof r->token.unit, "%s", unit ? unit : "");
-    ok = true;
   }
   json_decref(s);
   return ok;
