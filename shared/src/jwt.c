@@ -52,7 +52,7 @@ bool bg_keyset_add(struct bg_keyset *ks, const char *kid, EVP_PKEY *pkey)
     return false;
   if (!EVP_PKEY_up_ref(pkey))
     return false;
-  strcpy(ks->k[n].kid, kid); /* length checked above */
+  memcpy(ks->k[n].kid, kid, strlen(kid) + 1); /* length checked above */
   ks->k[n].pkey = pkey;
   atomic_store(&ks->n, n + 1);
   return true;
