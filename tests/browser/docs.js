@@ -10,7 +10,7 @@
 //   DOCS_TAGS        JSON array of the tag names that must render
 //   DOCS_OPERATION   JSON {"tag", "operation_id", "expect"}: the operation to run; `expect` is a
 //                    string the response body must contain
-//   DOCS_SCREENSHOT  where to save the PNG
+//   DOCS_SCREENSHOT  where to save the PNG of the whole page (and <name>-me.png: the operation run)
 //   DOCS_CHROMIUM    the browser (default /usr/bin/chromium)
 // Prints one JSON line: {"ok", "tags", "status", "external_requests", "csp_violations", ...};
 // exits 0 only when every check passed.
@@ -101,9 +101,13 @@ async function main() {
     const body = await block.locator('.live-responses-table .response-col_description pre').first().innerText();
     report.body_has_expected = body.includes(op.expect);
     mark('executed');
-    await block.scrollIntoViewIfNeeded();
+    // the whole page (every tag), and the operation with its answer in view
     await page.screenshot({ path: shot, fullPage: true });
     report.screenshot = shot;
+    await live.first().scrollIntoViewIfNeeded();
+    const opShot = shot.replace(/\.png$/, '') + '-me.png';
+    await page.screenshot({ path: opShot });
+    report.screenshot_operation = opShot;
     mark('screenshot');
 
     report.ok = report.page_status === 200 &&

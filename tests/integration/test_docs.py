@@ -2,7 +2,8 @@
 and Swagger UI at /docs from the pinned swagger-ui-dist, locally, under a strict
 Content-Security-Policy; in headless Chromium (tests/browser/docs.js) every tag renders, a demo
 user's token goes in through the Authorize dialog and GET /v1/auth/me runs from the page.
-The screenshot is saved as <build>/test-output/docs.png."""
+The screenshots are saved as <build>/test-output/docs.png (the page) and docs-me.png (the
+operation run)."""
 
 import json
 import os
@@ -101,8 +102,9 @@ def test_docs_in_chromium(gw, login, demo):
 
     user = login("querier1")
     shot = output_dir() / "docs.png"
-    if shot.exists():
-        shot.unlink()
+    for old in (shot, shot.with_name("docs-me.png")):
+        if old.exists():
+            old.unlink()
     env = dict(os.environ,
                DOCS_BASE_URL=gw,
                DOCS_TOKEN=user.token,
@@ -125,4 +127,5 @@ def test_docs_in_chromium(gw, login, demo):
     assert report["csp_violations"] == [], "the page broke its own Content-Security-Policy"
     assert report["page_errors"] == []
     assert r.returncode == 0, r.stderr[-3000:]
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in (shot, pathlib.Path(report["screenshot_operation"])):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
