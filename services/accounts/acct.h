@@ -35,6 +35,27 @@ json_t *acct_account_json(PGresult *res, int row, int c0, bool full_id);
 json_t *acct_unit_json(PGresult *res, int row, int c0);
 json_t *acct_cert_json(PGresult *res, int row);
 
+/* Columns of the session_check statement (SESS_*; session_item shares the first six). */
+enum {
+  SESS_ACCOUNT_ID, SESS_END_REASON, SESS_ENDED_AT, SESS_CREATED_AT, SESS_LAST_SEEN_AT, SESS_EXPIRES_AT,
+  SESS_NAME, SESS_NATIONAL_ID, SESS_UNIT_ID, SESS_TITLE, SESS_ROLES, SESS_PHONE, SESS_EMAIL, SESS_EGOV,
+  SESS_STATUS, SESS_A_CREATED_AT, SESS_A_UPDATED_AT, SESS_U_CODE, SESS_U_NAME, SESS_U_KIND, SESS_U_PARENT,
+  SESS_U_CREATED_AT,
+};
+/* A session row read at `now`: reason is NULL when it is live, else "ended",
+ * "account-inactive", "expired" or "idle" (checked in that order). */
+struct acct_session {
+  const char *account_id, *end_reason, *reason;
+  time_t created, last_seen, expires;
+};
+/* Reads the first six SESS_ columns and the account status in column status_col. */
+void acct_session_read(PGresult *res, int status_col, time_t now, struct acct_session *s);
+/* The session is being used: moves last_seen to now when it is live and more than 5 s old
+ * (so a busy client does not write on every call). */
+void acct_session_touch(struct bg_dbc *c, const char *sid, struct acct_session *s, time_t now, const char *now_s);
+/* A PostgreSQL text[] of plain words (role names) as a JSON array of strings. */
+json_t *acct_text_array_json(const char *s);
+
 /* h_auth.c */
 /* Issues a user access token for a live session. */
 char *acct_user_token(const char *account_id, const char *unit_id, json_t *roles, const char *session_id,

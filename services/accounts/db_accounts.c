@@ -81,6 +81,48 @@ const struct bg_db_stmt acct_stmts[] = {
                         " RETURNING nonce"},
   {"challenge_state", "SELECT used_at IS NOT NULL, expires_at <= $2 FROM challenges WHERE id = $1"},
   {"challenge_purge", "DELETE FROM challenges WHERE expires_at < $1::timestamptz - interval '1 hour'"},
+  /* A login's first round trip ($1 challenge, $2 now, $3 certificate fingerprint or NULL, $4
+   * client address, $5 start of the throttling window): the challenge consumed (one nonce,
+   * one try, committed whatever follows), its earlier state when it was not, the failures of
+   * the certificate and the address in the window, and the certificate with its account.
+   * Columns: LB_* in h_auth.c. The LEFT JOIN reads the challenge as it was before this
+   * statement's UPDATE (one snapshot). */
+  {"login_begin",
+   "WITH c AS (UPDATE challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2"
+   " RETURNING nonce)"
+   " SELECT (SELECT nonce FROM c), ch.id IS NOT NULL, ch.used_at IS NOT NULL, ch.expires_at <= $2,"
+   " fc.n, " TS("fc.oldest") ", fa.n, " TS("fa.oldest") ", k.id, k.status, " ACOLS
+   " FROM (SELECT 1) one LEFT JOIN challenges ch ON ch.id = $1"
+   " CROSS JOIN LATERAL (SELECT count(*) AS n, min(at) AS oldest FROM login_failures"
+   "  WHERE fingerprint = $3 AND at > $5) fc"
+   " CROSS JOIN LATERAL (SELECT count(*) AS n, min(at) AS oldest FROM login_failures"
+   "  WHERE client_addr = $4 AND at > $5) fa"
+   " LEFT JOIN certificates k ON k.fingerprint_sha256 = $3 LEFT JOIN accounts a ON a.id = k.account_id"},
+  /* the same for the certificate alone, once a CMS signature has named it */
+  {"login_cert",
+   "SELECT NULL, true, false, false, fc.n, " TS("fc.oldest") ", 0, NULL, k.id, k.status, " ACOLS
+   " FROM (SELECT count(*) AS n, min(at) AS oldest FROM login_failures WHERE fingerprint = $1 AND at > $2) fc"
+   " LEFT JOIN certificates k ON k.fingerprint_sha256 = $1 LEFT JOIN accounts a ON a.id = k.account_id"},
+  /* A successful login in one statement ($1 session, $2 account, $3 certificate, $4 now, $5
+   * expiry, $6 address, $7 the auth.session.ended event without its id and object id, $8/$9
+   * the auth.login event): the account's live session ends (superseded), the new one starts
+   * and both events go to the outbox. The INSERT reads from `old`, so the older session has
+   * ended before the new one is inserted; two concurrent logins of one account collide on
+   * sessions_one_live, and the loser is run again (h_auth.c) and supersedes the winner. */
+  {"login_finish",
+   "WITH old AS (UPDATE sessions SET ended_at = $4, end_reason = 'superseded'"
+   "  WHERE account_id = $2 AND ended_at IS NULL RETURNING id),"
+   " ins AS (INSERT INTO sessions (id, account_id, certificate_id, created_at, last_seen_at, expires_at, client_addr)"
+   "  SELECT $1::uuid, $2, $3::uuid, $4, $4, $5::timestamptz, $6 FROM (SELECT count(*) FROM old) o RETURNING id),"
+   " ev AS (INSERT INTO outbox (event_id, event)"
+   "  SELECT u.eid, jsonb_set(jsonb_set($7::jsonb, '{object,id}', to_jsonb(u.id::text)), '{id}', to_jsonb(u.eid::text))"
+   "   FROM (SELECT gen_random_uuid() AS eid, id FROM old) u"
+   "  UNION ALL SELECT $8::uuid, $9::jsonb FROM ins RETURNING 1)"
+   " SELECT count(*) FROM ev"},
+  /* a refused login: recorded for throttling and the audit log in one statement */
+  {"login_failed",
+   "WITH f AS (INSERT INTO login_failures (fingerprint, client_addr, code, at) VALUES ($1, $2, $3, $4))"
+   " INSERT INTO outbox (event_id, event) VALUES ($5::uuid, $6::jsonb)"},
   /* throttling: failures for a certificate and for an address within the window */
   {"failures_count", "SELECT (SELECT count(*) FROM login_failures WHERE fingerprint = $1 AND at > $3),"
                      " (SELECT " TS("min(at)") " FROM login_failures WHERE fingerprint = $1 AND at > $3),"
@@ -93,24 +135,19 @@ const struct bg_db_stmt acct_stmts[] = {
                         " WHERE account_id = $1 AND ended_at IS NULL RETURNING id"},
   {"session_insert", "INSERT INTO sessions (id, account_id, certificate_id, created_at, last_seen_at, expires_at,"
                      " client_addr) VALUES ($1, $2, $3, $4, $4, $5, $6)"},
-  /* One round trip per authenticated request: the session's state, and last_seen moved on
-   * when it is live and more than 5 s old (so a busy client does not write on every call). */
+  /* One read per authenticated request: the session, its account and unit, as plain columns
+   * (SESS_* in acct.h). Read-only and without expressions: PostgreSQL's executor start-up is
+   * most of the cost of a small query, and every column expression or data-modifying CTE adds
+   * to it. Liveness and times are worked out in C; last_seen is moved by session_touch, at
+   * most every 5 s per session. */
   {"session_check",
-   "WITH s AS (SELECT s.id, s.account_id, s.created_at, s.last_seen_at, s.expires_at, s.ended_at, s.end_reason,"
-   "  a.status, a.unit_id, a.roles FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1),"
-   " t AS (UPDATE sessions u SET last_seen_at = $2 FROM s WHERE u.id = s.id AND s.ended_at IS NULL"
-   "  AND s.status = 'active' AND s.expires_at > $2 AND s.last_seen_at + make_interval(secs => $3) > $2"
-   "  AND s.last_seen_at < $2::timestamptz - interval '5 seconds' RETURNING u.last_seen_at)"
-   " SELECT s.account_id, s.end_reason, s.ended_at IS NOT NULL, s.expires_at <= $2,"
-   "  COALESCE(t.last_seen_at, s.last_seen_at) + make_interval(secs => $3) <= $2, s.status, s.unit_id,"
-   "  array_to_json(s.roles), " TS("s.created_at") ", " TS("COALESCE(t.last_seen_at, s.last_seen_at)") ", "
-   TS("COALESCE(t.last_seen_at, s.last_seen_at) + make_interval(secs => $3)") ", " TS("s.expires_at")
-   /* the account and its unit too, so GET /v1/auth/me needs no second round trip */
-   ", " ACOLS ", " UCOLS " FROM s LEFT JOIN t ON true JOIN accounts a ON a.id = s.account_id"
-   " JOIN units u ON u.id = a.unit_id"},
+   "SELECT s.account_id, s.end_reason, s.ended_at, s.created_at, s.last_seen_at, s.expires_at, a.name,"
+   " a.national_id, a.unit_id, a.title, a.roles, a.phone, a.email, a.egov_account, a.status, a.created_at,"
+   " a.updated_at, u.code, u.name, u.kind, u.parent_id, u.created_at"
+   " FROM sessions s JOIN accounts a ON a.id = s.account_id JOIN units u ON u.id = a.unit_id WHERE s.id = $1"},
   {"session_end", "UPDATE sessions SET ended_at = $3, end_reason = $2 WHERE id = $1 AND ended_at IS NULL"
                   " RETURNING account_id"},
-  {"session_touch", "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND ended_at IS NULL"},
+  {"session_touch", "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND ended_at IS NULL AND last_seen_at < $2"},
   {"sessions_end_account", "UPDATE sessions SET ended_at = $3, end_reason = $2"
                            " WHERE account_id = $1 AND ended_at IS NULL RETURNING id"},
   /* permission applications (Form 1): the applicant's details are copied at submission */
@@ -152,21 +189,13 @@ const struct bg_db_stmt acct_stmts[] = {
                   " ORDER BY closed_at DESC LIMIT 1 FOR UPDATE"},
   {"cod_used", "UPDATE permission_applications SET carried_over_at = $2 WHERE id = $1"},
   /* grants */
-  /* the proxy's check before a query: the session (as session_check, same idle rule), the
-   * account, and its current grant of one item ($4) on the bureau's date $5 */
+  /* the proxy's check before a query: the session (SESS_* columns as session_check, up to
+   * the account's status), then the account's current grant of one item ($2): SITEM_* */
   {"session_item",
-   "WITH s AS (SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, s.ended_at, a.status, a.unit_id, a.roles,"
-   "  a.name FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1),"
-   " t AS (UPDATE sessions u SET last_seen_at = $2 FROM s WHERE u.id = s.id AND s.ended_at IS NULL"
-   "  AND s.status = 'active' AND s.expires_at > $2 AND s.last_seen_at + make_interval(secs => $3) > $2"
-   "  AND s.last_seen_at < $2::timestamptz - interval '5 seconds' RETURNING u.last_seen_at)"
-   " SELECT s.account_id, s.ended_at IS NOT NULL, s.expires_at <= $2,"
-   "  COALESCE(t.last_seen_at, s.last_seen_at) + make_interval(secs => $3) <= $2, s.status, s.unit_id,"
-   "  array_to_json(s.roles), s.name,"
-   "  CASE WHEN g.id IS NULL THEN NULL WHEN g.suspended_at IS NOT NULL THEN 'suspended'"
-   "   WHEN g.effective_date > $5::date THEN 'pending' ELSE 'active' END, g.effective_date::text, g.application_id"
-   " FROM s LEFT JOIN t ON true"
-   " LEFT JOIN grants g ON g.account_id = s.account_id AND g.item = $4 AND g.revoked_at IS NULL"},
+   "SELECT s.account_id, s.end_reason, s.ended_at, s.created_at, s.last_seen_at, s.expires_at, a.name,"
+   " a.unit_id, a.roles, a.status, g.id, g.suspended_at, g.effective_date, g.application_id"
+   " FROM sessions s JOIN accounts a ON a.id = s.account_id"
+   " LEFT JOIN grants g ON g.account_id = s.account_id AND g.item = $2 AND g.revoked_at IS NULL WHERE s.id = $1"},
   {"grant_list", "SELECT " GCOLS " FROM grants g WHERE g.account_id = $1 ORDER BY g.item, g.granted_at"},
   {"grant_list_current", "SELECT " GCOLS " FROM grants g WHERE g.account_id = $1 AND g.revoked_at IS NULL"
                          " ORDER BY g.item"},

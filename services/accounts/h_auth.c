@@ -6,6 +6,7 @@
 #include "bligate/events.h"
 #include "bligate/json.h"
 #include "bligate/log.h"
+#include "bligate/twid.h"
 #include "bligate/util.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,49 +100,81 @@ static void login_fail(struct login *l, enum bg_problem p, const char *detail)
   const char *fp = l->fingerprint[0] ? l->fingerprint : NULL;
   json_t *ev = bg_event_new(l->r, "auth.login.failed", "certificate", fp, "failure");
   json_object_set_new(json_object_get(ev, "details"), "code", json_string(bg_problem_code(p)));
-  const char *params[] = {fp, l->r->client_addr, bg_problem_code(p), l->now_s};
-  if (!bg_dbc_begin(l->c) || !bg_dbc_run(l->c, "failure_insert", 4, params, NULL) || !bg_outbox_add(l->c, ev) ||
-      !bg_dbc_commit(l->c)) {
+  char *text = bg_json_dump(ev);
+  const char *params[] = {fp, l->r->client_addr, bg_problem_code(p), l->now_s,
+                          json_string_value(json_object_get(ev, "id")), text};
+  if (!text || !bg_dbc_run(l->c, "login_failed", 6, params, NULL)) {
     /* The refusal stands even when it cannot be recorded; say so in the log. */
     bg_log(BG_LOG_ERROR, l->r->request_id, "could not record a failed login");
-    if (l->c->in_tx)
-      bg_dbc_rollback(l->c);
+  } else {
+    bg_dbc_outbox_written(l->c);
   }
+  free(text);
+  json_decref(ev);
   bg_reply_problem(l->r, p, "%s", detail ? detail : "");
 }
 
-static bool throttled(struct login *l, const char *fp)
+/* Columns of login_begin and login_cert. */
+enum { LB_NONCE, LB_KNOWN, LB_USED, LB_EXPIRED, LB_CERT_FAILS, LB_CERT_OLDEST, LB_ADDR_FAILS, LB_ADDR_OLDEST,
+       LB_CERT_ID, LB_CERT_STATUS, LB_ACCOUNT };
+
+/* Five failures of a certificate or a hundred of an address within the window: 429 with
+ * Retry-After (then true). Successful logins never count. */
+static bool throttled(struct login *l, PGresult *res, time_t now)
 {
-  char since[BG_TIME_LEN];
-  time_t now = bg_now();
-  bg_time_fmt(now - acct.fail_window, since);
-  const char *p[] = {fp ? fp : "", l->r->client_addr, since};
-  PGresult *res = bg_dbc_exec(l->c, "failures_count", 3, p, NULL);
-  if (!res) {
-    bg_db_failed(l->r, l->c);
-    return true;
-  }
   long by_cert = 0, by_addr = 0;
-  bg_parse_long(PQgetvalue(res, 0, 0), 0, 1L << 40, &by_cert);
-  bg_parse_long(PQgetvalue(res, 0, 2), 0, 1L << 40, &by_addr);
+  bg_parse_long(PQgetvalue(res, 0, LB_CERT_FAILS), 0, 1L << 40, &by_cert);
+  bg_parse_long(PQgetvalue(res, 0, LB_ADDR_FAILS), 0, 1L << 40, &by_addr);
   const char *oldest = NULL;
-  if (fp && by_cert >= acct.fails_per_cert)
-    oldest = PQgetvalue(res, 0, 1);
+  if (by_cert >= acct.fails_per_cert)
+    oldest = PQgetvalue(res, 0, LB_CERT_OLDEST);
   else if (by_addr >= acct.fails_per_addr)
-    oldest = PQgetvalue(res, 0, 3);
-  if (oldest) {
-    time_t t = now;
-    bg_time_parse(oldest, &t);
-    long wait = (long)(t + acct.fail_window - now);
-    char ra[24];
-    snprintf(ra, sizeof ra, "%ld", wait > 0 ? wait : 1);
-    bg_reply_header(l->r, "Retry-After", ra);
-    bg_reply_problem(l->r, BG_P_RATE_LIMITED, "too many failed logins; try again in %s seconds", ra);
-  }
-  PQclear(res);
-  return oldest != NULL;
+    oldest = PQgetvalue(res, 0, LB_ADDR_OLDEST);
+  if (!oldest)
+    return false;
+  time_t t = now;
+  bg_time_parse(oldest, &t);
+  long wait = (long)(t + acct.fail_window - now);
+  char ra[24];
+  snprintf(ra, sizeof ra, "%ld", wait > 0 ? wait : 1);
+  bg_reply_header(l->r, "Retry-After", ra);
+  bg_reply_problem(l->r, BG_P_RATE_LIMITED, "too many failed logins; try again in %s seconds", ra);
+  return true;
 }
 
+/* The new session, the end of the account's older one and both events, in one statement. */
+static bool login_commit(struct login *l, const char *sid, const char *account_id, const char *name,
+                         const char *unit_id, const char *cert_id, const char *exp_s, bool raw_mode)
+{
+  json_t *ended = bg_event_new(l->r, "auth.session.ended", "session", "", "success");
+  bg_event_set_actor(ended, account_id, NULL, unit_id, NULL);
+  json_object_set_new(json_object_get(ended, "details"), "reason", json_string("superseded"));
+  json_t *ev = bg_event_new(l->r, "auth.login", "session", sid, "success");
+  bg_event_set_actor(ev, account_id, name, unit_id, sid);
+  json_object_set_new(json_object_get(ev, "details"), "certificate", json_string(l->fingerprint));
+  json_object_set_new(json_object_get(ev, "details"), "method", json_string(raw_mode ? "signature" : "cms"));
+  char *ended_text = bg_json_dump(ended), *ev_text = bg_json_dump(ev);
+  const char *p[] = {sid, account_id, cert_id, l->now_s, exp_s, l->r->client_addr, ended_text,
+                     json_string_value(json_object_get(ev, "id")), ev_text};
+  bool ok = false;
+  for (int attempt = 0; ended_text && ev_text && attempt < 3 && !ok; attempt++) {
+    struct bg_dberr err;
+    ok = bg_dbc_run(l->c, "login_finish", 9, p, &err);
+    /* a concurrent login of the same account won the race: run again, superseding it */
+    if (!ok && !(strcmp(err.sqlstate, "23505") == 0 && strcmp(err.constraint, "sessions_one_live") == 0))
+      break;
+  }
+  if (ok)
+    bg_dbc_outbox_written(l->c);
+  free(ended_text);
+  free(ev_text);
+  json_decref(ended);
+  json_decref(ev);
+  return ok;
+}
+
+/* A login is two round trips: login_begin (challenge, throttling, the certificate's account)
+ * and login_finish; everything between is OpenSSL in this process, mostly from caches. */
 void acct_h_sessions_post(struct bg_request *r)
 {
   static const struct bg_field spec[] = {
@@ -170,58 +203,51 @@ void acct_h_sessions_post(struct bg_request *r)
   struct login l = {.r = r};
   time_t now = bg_now();
   bg_time_fmt(now, l.now_s);
-  if (!(l.c = bg_db_for(r, acct.db)))
-    return;
+  char since[BG_TIME_LEN];
+  bg_time_fmt(now - acct.fail_window, since);
   X509 *cert = NULL;
   unsigned char *sig = NULL, *cms = NULL;
   PGresult *res = NULL;
   char *token = NULL;
-
-  if (throttled(&l, NULL))
+  /* The certificate is parsed before the database is asked, so that one round trip consumes
+   * the challenge and finds the account; a malformed one is refused after the challenge
+   * checks, as if parsed later. */
+  struct acct_cert_info ci;
+  if (raw_mode && (cert = acct_cert_parse_cached(b.certificate, &ci)) && ci.fingerprint[0])
+    memcpy(l.fingerprint, ci.fingerprint, sizeof l.fingerprint);
+  if (!(l.c = bg_db_for(r, acct.db)))
     goto done;
 
-  /* The challenge is spent by this attempt whatever its outcome: one nonce, one try. */
-  const char *pc[] = {b.challenge_id, l.now_s};
-  res = bg_dbc_exec(l.c, "challenge_consume", 2, pc, NULL);
-  if (!res) {
+  const char *pb[] = {b.challenge_id, l.now_s, l.fingerprint[0] ? l.fingerprint : NULL, r->client_addr, since};
+  if (!(res = bg_dbc_exec(l.c, "login_begin", 5, pb, NULL))) {
     bg_db_failed(r, l.c);
     goto done;
   }
-  if (PQntuples(res) == 0) {
-    PQclear(res);
-    res = bg_dbc_exec(l.c, "challenge_state", 2, pc, NULL);
-    if (!res) {
-      bg_db_failed(r, l.c);
-      goto done;
-    }
-    if (PQntuples(res) == 0)
+  if (throttled(&l, res, now))
+    goto done;
+  /* The challenge is spent by this attempt whatever its outcome: one nonce, one try. */
+  if (PQgetisnull(res, 0, LB_NONCE)) {
+    if (PQgetvalue(res, 0, LB_KNOWN)[0] != 't')
       login_fail(&l, BG_P_CHALLENGE_UNKNOWN, "request a new challenge");
-    else if (PQgetvalue(res, 0, 0)[0] == 't')
-      login_fail(&l, BG_P_CHALLENGE_USED, "a challenge can be used once; request a new one");
-    else
+    else if (PQgetvalue(res, 0, LB_EXPIRED)[0] == 't' && PQgetvalue(res, 0, LB_USED)[0] != 't')
       login_fail(&l, BG_P_CHALLENGE_EXPIRED, "request a new challenge");
+    else /* used before, or by a concurrent attempt a moment ago */
+      login_fail(&l, BG_P_CHALLENGE_USED, "a challenge can be used once; request a new one");
     goto done;
   }
   char nonce[64];
-  snprintf(nonce, sizeof nonce, "%s", PQgetvalue(res, 0, 0));
-  PQclear(res);
-  res = NULL;
+  snprintf(nonce, sizeof nonce, "%s", PQgetvalue(res, 0, LB_NONCE));
 
   size_t siglen, cmslen;
   if (raw_mode) {
-    if (!(cert = acct_cert_parse(b.certificate))) {
+    if (!cert) {
       bg_reply_field_error(r, BG_P_VALIDATION, "certificate", "invalid", "must be a PEM or base64 DER certificate");
       goto done;
     }
-    struct acct_cert_info ci;
-    if (acct_cert_info(cert, &ci))
-      memcpy(l.fingerprint, ci.fingerprint, sizeof l.fingerprint);
     if (!(sig = bg_b64_decode(b.signature, &siglen))) {
       bg_reply_field_error(r, BG_P_VALIDATION, "signature", "invalid", "must be base64");
       goto done;
     }
-    if (throttled(&l, l.fingerprint[0] ? l.fingerprint : NULL))
-      goto done;
     if (!acct_sig_verify_raw(cert, (const unsigned char *)nonce, strlen(nonce), sig, siglen)) {
       login_fail(&l, BG_P_SIGNATURE_INVALID, "the signature is not over this challenge's nonce by this certificate");
       goto done;
@@ -242,10 +268,16 @@ void acct_h_sessions_post(struct bg_request *r)
       login_fail(&l, BG_P_SIGNATURE_INVALID, "the CMS signature does not verify over this challenge's nonce");
       goto done;
     }
-    struct acct_cert_info ci;
     if (acct_cert_info(cert, &ci))
       memcpy(l.fingerprint, ci.fingerprint, sizeof l.fingerprint);
-    if (throttled(&l, l.fingerprint))
+    /* now that the signer is known: its failures and its account */
+    PQclear(res);
+    const char *pc[] = {l.fingerprint, since};
+    if (!(res = bg_dbc_exec(l.c, "login_cert", 2, pc, NULL))) {
+      bg_db_failed(r, l.c);
+      goto done;
+    }
+    if (throttled(&l, res, now))
       goto done;
   }
 
@@ -255,53 +287,26 @@ void acct_h_sessions_post(struct bg_request *r)
     login_fail(&l, acct_cert_problem(ce), detail);
     goto done;
   }
-  const char *pf[] = {l.fingerprint};
-  res = bg_dbc_exec(l.c, "cert_login_lookup", 1, pf, NULL);
-  if (!res) {
-    bg_db_failed(r, l.c);
-    goto done;
-  }
-  /* columns: 0 cert id, 1 cert status, 2.. the account (ACOLS) */
-  if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 11), "active") != 0) {
+  /* the certificate's account: ACOLS from LB_ACCOUNT (status at +9) */
+  if (!PQgetisnull(res, 0, LB_CERT_ID) && strcmp(PQgetvalue(res, 0, LB_ACCOUNT + 9), "active") != 0) {
     /* a leaver's certificate: say so rather than "not registered" */
     login_fail(&l, BG_P_ACCOUNT_INACTIVE, "the account was deactivated");
     goto done;
   }
-  if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 1), "active") != 0) {
+  if (PQgetisnull(res, 0, LB_CERT_ID) || strcmp(PQgetvalue(res, 0, LB_CERT_STATUS), "active") != 0) {
     login_fail(&l, BG_P_CERT_NOT_REGISTERED, "register the certificate to your account first");
     goto done;
   }
-  const char *account_id = PQgetvalue(res, 0, 2), *unit_id = PQgetvalue(res, 0, 5);
+  const char *account_id = PQgetvalue(res, 0, LB_ACCOUNT), *unit_id = PQgetvalue(res, 0, LB_ACCOUNT + 3);
   char sid[BG_UUID_LEN], exp_s[BG_TIME_LEN];
   bg_uuid_v4(sid);
   bg_time_fmt(now + acct.max_ttl, exp_s);
-  const char *pl[] = {account_id};
-  if (!bg_dbc_begin(l.c) || !bg_dbc_run(l.c, "account_lock", 1, pl, NULL))
-    goto dbfail;
-  const char *ps[] = {account_id, l.now_s};
-  PGresult *old = bg_dbc_exec(l.c, "session_supersede", 2, ps, NULL);
-  if (!old)
-    goto dbfail;
-  for (int i = 0; i < PQntuples(old); i++) {
-    json_t *ev = bg_event_new(r, "auth.session.ended", "session", PQgetvalue(old, i, 0), "success");
-    bg_event_set_actor(ev, account_id, NULL, unit_id, NULL);
-    json_object_set_new(json_object_get(ev, "details"), "reason", json_string("superseded"));
-    if (!bg_outbox_add(l.c, ev)) {
-      PQclear(old);
-      goto dbfail;
-    }
+  if (!login_commit(&l, sid, account_id, PQgetvalue(res, 0, LB_ACCOUNT + 1), unit_id,
+                    PQgetvalue(res, 0, LB_CERT_ID), exp_s, raw_mode)) {
+    bg_db_failed(r, l.c);
+    goto done;
   }
-  PQclear(old);
-  const char *pi[] = {sid, account_id, PQgetvalue(res, 0, 0), l.now_s, exp_s, r->client_addr};
-  if (!bg_dbc_run(l.c, "session_insert", 6, pi, NULL))
-    goto dbfail;
-  json_t *ev = bg_event_new(r, "auth.login", "session", sid, "success");
-  bg_event_set_actor(ev, account_id, PQgetvalue(res, 0, 3), unit_id, sid);
-  json_object_set_new(json_object_get(ev, "details"), "certificate", json_string(l.fingerprint));
-  json_object_set_new(json_object_get(ev, "details"), "method", json_string(raw_mode ? "signature" : "cms"));
-  if (!bg_outbox_add(l.c, ev) || !bg_dbc_commit(l.c))
-    goto dbfail;
-  json_t *roles = json_loads(PQgetvalue(res, 0, 7), 0, NULL);
+  json_t *roles = json_loads(PQgetvalue(res, 0, LB_ACCOUNT + 5), 0, NULL);
   long expires_in;
   token = acct_user_token(account_id, unit_id, roles, sid, now + acct.max_ttl, &expires_in);
   json_decref(roles);
@@ -309,12 +314,9 @@ void acct_h_sessions_post(struct bg_request *r)
     bg_reply_problem(r, BG_P_INTERNAL, NULL);
     goto done;
   }
-  json_t *account = acct_account_json(res, 0, 2, true);
+  json_t *account = acct_account_json(res, 0, LB_ACCOUNT, true);
   bg_reply_json(r, 201, json_pack("{s:s, s:s, s:I, s:s, s:o}", "access_token", token, "token_type", "Bearer",
                                   "expires_in", (json_int_t)expires_in, "session_id", sid, "account", account));
-  goto done;
-dbfail:
-  bg_db_failed(r, l.c);
 done:
   PQclear(res);
   bg_db_release(l.c);
@@ -326,51 +328,183 @@ done:
 
 /* ---- the session behind a user token ---- */
 
+static time_t col_time(PGresult *res, int col)
+{
+  time_t t = 0;
+  if (!PQgetisnull(res, 0, col))
+    bg_time_parse(PQgetvalue(res, 0, col), &t);
+  return t;
+}
+
+void acct_session_read(PGresult *res, int status_col, time_t now, struct acct_session *s)
+{
+  s->account_id = PQgetvalue(res, 0, SESS_ACCOUNT_ID);
+  s->end_reason = PQgetisnull(res, 0, SESS_END_REASON) ? NULL : PQgetvalue(res, 0, SESS_END_REASON);
+  s->created = col_time(res, SESS_CREATED_AT);
+  s->last_seen = col_time(res, SESS_LAST_SEEN_AT);
+  s->expires = col_time(res, SESS_EXPIRES_AT);
+  if (!PQgetisnull(res, 0, SESS_ENDED_AT))
+    s->reason = "ended";
+  else if (strcmp(PQgetvalue(res, 0, status_col), "active") != 0)
+    s->reason = "account-inactive";
+  else if (s->expires <= now)
+    s->reason = "expired";
+  else if (s->last_seen + acct.idle_ttl <= now)
+    s->reason = "idle";
+  else
+    s->reason = NULL;
+}
+
+void acct_session_touch(struct bg_dbc *c, const char *sid, struct acct_session *s, time_t now, const char *now_s)
+{
+  if (s->reason || now - s->last_seen <= 5)
+    return;
+  const char *p[] = {sid, now_s};
+  /* A failed touch costs the user at most 5 s of idle time; the request goes on. */
+  if (bg_dbc_run(c, "session_touch", 2, p, NULL))
+    s->last_seen = now;
+}
+
+json_t *acct_text_array_json(const char *s)
+{
+  json_t *out = json_array();
+  if (!s || *s++ != '{')
+    return out;
+  char item[128];
+  while (*s && *s != '}') {
+    size_t n = 0;
+    if (*s == '"') {
+      for (s++; *s && *s != '"'; s++) {
+        if (*s == '\\' && s[1])
+          s++;
+        if (n + 1 < sizeof item)
+          item[n++] = *s;
+      }
+      if (*s == '"')
+        s++;
+    } else {
+      for (; *s && *s != ',' && *s != '}'; s++)
+        if (n + 1 < sizeof item)
+          item[n++] = *s;
+    }
+    item[n] = '\0';
+    json_array_append_new(out, json_string(item));
+    if (*s == ',')
+      s++;
+  }
+  return out;
+}
+
+static json_t *str_or_null(PGresult *res, int col)
+{
+  return PQgetisnull(res, 0, col) ? json_null() : json_string(PQgetvalue(res, 0, col));
+}
+
+static json_t *time_json(PGresult *res, int col)
+{
+  char ts[BG_TIME_LEN];
+  return PQgetisnull(res, 0, col) ? json_null() : json_string(bg_time_fmt(col_time(res, col), ts));
+}
+
+/* The Account and Unit objects of GET /v1/auth/me from a session_check row. */
+static json_t *me_account_json(PGresult *res, json_t *roles)
+{
+  char masked[11];
+  const char *nid = PQgetvalue(res, 0, SESS_NATIONAL_ID);
+  bg_twid_mask(nid, masked);
+  json_t *o = json_object();
+  json_object_set_new(o, "id", json_string(PQgetvalue(res, 0, SESS_ACCOUNT_ID)));
+  json_object_set_new(o, "name", json_string(PQgetvalue(res, 0, SESS_NAME)));
+  json_object_set_new(o, "national_id_masked", json_string(masked));
+  json_object_set_new(o, "unit_id", json_string(PQgetvalue(res, 0, SESS_UNIT_ID)));
+  json_object_set_new(o, "title", json_string(PQgetvalue(res, 0, SESS_TITLE)));
+  json_object_set(o, "roles", roles);
+  json_object_set_new(o, "phone", str_or_null(res, SESS_PHONE));
+  json_object_set_new(o, "email", str_or_null(res, SESS_EMAIL));
+  json_object_set_new(o, "egov_account", str_or_null(res, SESS_EGOV));
+  json_object_set_new(o, "status", json_string(PQgetvalue(res, 0, SESS_STATUS)));
+  json_object_set_new(o, "created_at", time_json(res, SESS_A_CREATED_AT));
+  json_object_set_new(o, "updated_at", time_json(res, SESS_A_UPDATED_AT));
+  json_object_set_new(o, "national_id", json_string(nid));
+  return o;
+}
+
+static json_t *me_unit_json(PGresult *res)
+{
+  json_t *o = json_object();
+  json_object_set_new(o, "id", json_string(PQgetvalue(res, 0, SESS_UNIT_ID)));
+  json_object_set_new(o, "code", json_string(PQgetvalue(res, 0, SESS_U_CODE)));
+  json_object_set_new(o, "name", json_string(PQgetvalue(res, 0, SESS_U_NAME)));
+  json_object_set_new(o, "kind", json_string(PQgetvalue(res, 0, SESS_U_KIND)));
+  json_object_set_new(o, "parent_id", str_or_null(res, SESS_U_PARENT));
+  json_object_set_new(o, "created_at", time_json(res, SESS_U_CREATED_AT));
+  return o;
+}
+
 bool acct_session_hook(struct bg_request *r)
 {
   struct bg_dbc *c = bg_db_for(r, acct.db);
   if (!c)
     return false;
-  char now_s[BG_TIME_LEN], idle[24];
-  bg_time_fmt(bg_now(), now_s);
-  snprintf(idle, sizeof idle, "%ld", acct.idle_ttl);
-  const char *p[] = {r->token.sid, now_s, idle};
-  PGresult *res = bg_dbc_exec(c, "session_check", 3, p, NULL);
+  time_t now = bg_now();
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(now, now_s);
+  const char *p[] = {r->token.sid};
+  PGresult *res = bg_dbc_exec(c, "session_check", 1, p, NULL);
+  struct acct_session s;
   bool ok = false;
   if (!res) {
     bg_db_failed(r, c);
-  } else if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), r->token.sub) != 0) {
-    bg_reply_problem(r, BG_P_SESSION_ENDED, "unknown session");
-  } else if (PQgetvalue(res, 0, 2)[0] == 't') {
-    bg_reply_problem(r, BG_P_SESSION_ENDED, "the session ended (%s)", PQgetvalue(res, 0, 1));
-  } else if (strcmp(PQgetvalue(res, 0, 5), "active") != 0) {
-    bg_reply_problem(r, BG_P_SESSION_ENDED, "the account is not active");
-  } else if (PQgetvalue(res, 0, 3)[0] == 't') {
-    const char *pe[] = {r->token.sid, "expired", now_s};
-    bg_dbc_run(c, "session_end", 3, pe, NULL);
-    bg_reply_problem(r, BG_P_SESSION_ENDED, "the session reached its maximum lifetime; sign in again");
-  } else if (PQgetvalue(res, 0, 4)[0] == 't') {
-    /* Rule 3: an unattended session locks. */
-    const char *pe[] = {r->token.sid, "idle", now_s};
-    bg_dbc_run(c, "session_end", 3, pe, NULL);
-    bg_reply_problem(r, BG_P_SESSION_IDLE, "sign in again");
-  } else {
-    ok = true;
-    /* Authorize on the account's current unit and roles, not the token's copy. */
-    json_t *roles = json_loads(PQgetvalue(res, 0, 7), 0, NULL);
-    r->token.nroles = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(roles, i, v) if (r->token.nroles < BG_MAX_ROLES)
-      snprintf(r->token.roles[r->token.nroles++], sizeof r->token.roles[0], "%s", json_string_value(v));
-    snprintf(r->token.unit, sizeof r->token.unit, "%s", PQgetvalue(res, 0, 6));
-    r->auth_info = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:o}", "session", "id", r->token.sid,
-                             "account_id", r->token.sub, "created_at", PQgetvalue(res, 0, 8), "last_seen_at",
-                             PQgetvalue(res, 0, 9), "idle_expires_at", PQgetvalue(res, 0, 10), "expires_at",
-                             PQgetvalue(res, 0, 11), "account", acct_account_json(res, 0, 12, true), "unit",
-                             acct_unit_json(res, 0, 24));
-    json_decref(roles);
+    goto done;
   }
+  if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, SESS_ACCOUNT_ID), r->token.sub) != 0) {
+    bg_reply_problem(r, BG_P_SESSION_ENDED, "unknown session");
+    goto done;
+  }
+  acct_session_read(res, SESS_STATUS, now, &s);
+  const char *end = NULL;
+  if (!s.reason) {
+    ok = true;
+  } else if (!strcmp(s.reason, "ended")) {
+    bg_reply_problem(r, BG_P_SESSION_ENDED, "the session ended (%s)", s.end_reason ? s.end_reason : "");
+  } else if (!strcmp(s.reason, "account-inactive")) {
+    bg_reply_problem(r, BG_P_SESSION_ENDED, "the account is not active");
+  } else if (!strcmp(s.reason, "expired")) {
+    end = "expired";
+    bg_reply_problem(r, BG_P_SESSION_ENDED, "the session reached its maximum lifetime; sign in again");
+  } else {
+    /* Rule 3: an unattended session locks. */
+    end = "idle";
+    bg_reply_problem(r, BG_P_SESSION_IDLE, "sign in again");
+  }
+  if (end) {
+    const char *pe[] = {r->token.sid, end, now_s};
+    bg_dbc_run(c, "session_end", 3, pe, NULL);
+  }
+  if (!ok)
+    goto done;
+  acct_session_touch(c, r->token.sid, &s, now, now_s);
+  /* Authorize on the account's current unit and roles, not the token's copy. */
+  json_t *roles = acct_text_array_json(PQgetvalue(res, 0, SESS_ROLES));
+  r->token.nroles = 0;
+  size_t i;
+  json_t *v;
+  json_array_foreach(roles, i, v) if (r->token.nroles < BG_MAX_ROLES)
+    snprintf(r->token.roles[r->token.nroles++], sizeof r->token.roles[0], "%s", json_string_value(v));
+  snprintf(r->token.unit, sizeof r->token.unit, "%s", PQgetvalue(res, 0, SESS_UNIT_ID));
+  char created[BG_TIME_LEN], seen[BG_TIME_LEN], idle[BG_TIME_LEN], expires[BG_TIME_LEN];
+  r->auth_info = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "session", "id", r->token.sid, "account_id",
+                           r->token.sub, "created_at", bg_time_fmt(s.created, created), "last_seen_at",
+                           bg_time_fmt(s.last_seen, seen), "idle_expires_at",
+                           bg_time_fmt(s.last_seen + acct.idle_ttl, idle), "expires_at",
+                           bg_time_fmt(s.expires, expires));
+  /* the account and its unit, read in the same round trip, for the handler that shows them */
+  if (r->route->handler == acct_h_me) {
+    json_object_set_new(r->auth_info, "account", me_account_json(res, roles));
+    json_object_set_new(r->auth_info, "unit", me_unit_json(res));
+  }
+  json_decref(roles);
+done:
   PQclear(res);
   bg_db_release(c);
   return ok;
@@ -547,32 +681,28 @@ void acct_h_internal_session(struct bg_request *r)
   struct bg_dbc *c = bg_db_for(r, acct.db);
   if (!c)
     return;
-  char now_s[BG_TIME_LEN], idle[24];
-  bg_time_fmt(bg_now(), now_s);
-  snprintf(idle, sizeof idle, "%ld", acct.idle_ttl);
-  const char *p[] = {sid, now_s, idle};
-  PGresult *res = bg_dbc_exec(c, "session_check", 3, p, NULL);
+  time_t now = bg_now();
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(now, now_s);
+  const char *p[] = {sid};
+  PGresult *res = bg_dbc_exec(c, "session_check", 1, p, NULL);
   if (!res) {
     bg_db_failed(r, c);
   } else if (PQntuples(res) == 0) {
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such session");
   } else {
-    const char *reason = NULL;
-    if (PQgetvalue(res, 0, 2)[0] == 't')
-      reason = "ended";
-    else if (strcmp(PQgetvalue(res, 0, 5), "active") != 0)
-      reason = "account-inactive";
-    else if (PQgetvalue(res, 0, 3)[0] == 't')
-      reason = "expired";
-    else if (PQgetvalue(res, 0, 4)[0] == 't')
-      reason = "idle";
-    json_t *roles = json_loads(PQgetvalue(res, 0, 7), 0, NULL);
+    /* the proxy asks before a query: that is the user's activity */
+    struct acct_session s;
+    acct_session_read(res, SESS_STATUS, now, &s);
+    acct_session_touch(c, sid, &s, now, now_s);
+    char idle[BG_TIME_LEN], expires[BG_TIME_LEN];
     bg_reply_json(r, 200,
                   json_pack("{s:s, s:s, s:b, s:s?, s:s, s:s, s:o, s:s, s:s}", "session_id", sid, "account_id",
-                            PQgetvalue(res, 0, 0), "live", reason == NULL, "reason", reason, "account_status",
-                            PQgetvalue(res, 0, 5), "unit_id", PQgetvalue(res, 0, 6), "roles",
-                            roles ? roles : json_array(), "idle_expires_at", PQgetvalue(res, 0, 10), "expires_at",
-                            PQgetvalue(res, 0, 11)));
+                            s.account_id, "live", s.reason == NULL, "reason", s.reason, "account_status",
+                            PQgetvalue(res, 0, SESS_STATUS), "unit_id", PQgetvalue(res, 0, SESS_UNIT_ID), "roles",
+                            acct_text_array_json(PQgetvalue(res, 0, SESS_ROLES)), "idle_expires_at",
+                            bg_time_fmt(s.last_seen + acct.idle_ttl, idle), "expires_at",
+                            bg_time_fmt(s.expires, expires)));
   }
   PQclear(res);
   bg_db_release(c);

@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* session_item's columns after the six SESS_ ones */
+enum { SITEM_NAME = SESS_EXPIRES_AT + 1, SITEM_UNIT_ID, SITEM_ROLES, SITEM_STATUS, SITEM_GRANT_ID,
+       SITEM_SUSPENDED_AT, SITEM_EFFECTIVE_DATE, SITEM_APPLICATION_ID };
+
 void acct_h_internal_authz(struct bg_request *r)
 {
   const char *sid, *item = r->params[1];
@@ -18,38 +22,45 @@ void acct_h_internal_authz(struct bg_request *r)
     bg_reply_problem(r, BG_P_ITEM_UNKNOWN, "%s is not in the BLI catalogue", item);
     return;
   }
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c)
+    return;
   time_t now = bg_now();
-  char now_s[BG_TIME_LEN], today[BG_DATE_LEN], idle[24];
+  char now_s[BG_TIME_LEN], today[BG_DATE_LEN];
   bg_time_fmt(now, now_s);
   bg_date_fmt(now, today);
-  snprintf(idle, sizeof idle, "%ld", acct.idle_ttl);
-  const char *p[] = {sid, now_s, idle, item, today};
-  PGresult *res = bg_db_fetch(r, acct.db, "session_item", 5, p);
-  if (!res)
-    return;
+  const char *p[] = {sid, item};
+  PGresult *res = bg_dbc_exec(c, "session_item", 2, p, NULL);
+  if (!res) {
+    bg_db_failed(r, c);
+    goto done;
+  }
   if (PQntuples(res) == 0) {
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such session");
-    PQclear(res);
-    return;
+    goto done;
   }
-  const char *reason = NULL;
-  if (PQgetvalue(res, 0, 1)[0] == 't')
-    reason = "ended";
-  else if (strcmp(PQgetvalue(res, 0, 4), "active") != 0)
-    reason = "account-inactive";
-  else if (PQgetvalue(res, 0, 2)[0] == 't')
-    reason = "expired";
-  else if (PQgetvalue(res, 0, 3)[0] == 't')
-    reason = "idle";
-  json_t *roles = json_loads(PQgetvalue(res, 0, 6), 0, NULL);
-  bool has_grant = !PQgetisnull(res, 0, 8);
-  json_t *grant = json_pack("{s:s, s:s?, s:s?}", "status", has_grant ? PQgetvalue(res, 0, 8) : "none",
-                            "effective_date", has_grant ? PQgetvalue(res, 0, 9) : NULL, "application_id",
-                            has_grant ? PQgetvalue(res, 0, 10) : NULL);
+  struct acct_session s;
+  acct_session_read(res, SITEM_STATUS, now, &s);
+  acct_session_touch(c, sid, &s, now, now_s);
+  /* the grant's status on the bureau's date; dates compare as YYYY-MM-DD text */
+  json_t *grant;
+  if (PQgetisnull(res, 0, SITEM_GRANT_ID)) {
+    grant = json_pack("{s:s, s:n, s:n}", "status", "none", "effective_date", "application_id");
+  } else {
+    const char *eff = PQgetvalue(res, 0, SITEM_EFFECTIVE_DATE);
+    const char *st = !PQgetisnull(res, 0, SITEM_SUSPENDED_AT) ? "suspended"
+                     : strcmp(eff, today) > 0                  ? "pending"
+                                                               : "active";
+    grant = json_pack("{s:s, s:s, s:s}", "status", st, "effective_date", eff, "application_id",
+                      PQgetvalue(res, 0, SITEM_APPLICATION_ID));
+  }
   bg_reply_json(r, 200,
                 json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s, s:s, s:o, s:s, s:o}", "session_id", sid, "account_id",
-                          PQgetvalue(res, 0, 0), "name", PQgetvalue(res, 0, 7), "live", reason == NULL, "reason",
-                          reason, "account_status", PQgetvalue(res, 0, 4), "unit_id", PQgetvalue(res, 0, 5), "roles",
-                          roles ? roles : json_array(), "item", item, "grant", grant));
+                          s.account_id, "name", PQgetvalue(res, 0, SITEM_NAME), "live", s.reason == NULL, "reason",
+                          s.reason, "account_status", PQgetvalue(res, 0, SITEM_STATUS), "unit_id",
+                          PQgetvalue(res, 0, SITEM_UNIT_ID), "roles",
+                          acct_text_array_json(PQgetvalue(res, 0, SITEM_ROLES)), "item", item, "grant", grant));
+done:
   PQclear(res);
+  bg_db_release(c);
 }

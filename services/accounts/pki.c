@@ -19,8 +19,145 @@ struct acct_pki {
   pthread_mutex_t mu;
   X509_STORE *store;          /* current store with CRLs; replaced, never mutated */
   time_t min_next_update;     /* earliest nextUpdate of the loaded CRLs */
+  time_t max_last_update;     /* latest thisUpdate of the loaded CRLs */
+  unsigned long generation;   /* bumped whenever the store is rebuilt (or dropped) */
   struct stat loaded;         /* identity of the CRL file the store was built from */
 };
+
+/* ---- caches: what a login repeats for a certificate it has seen before ----
+ *
+ * Parsing a certificate costs more than verifying a signature with it (OpenSSL 3 decodes the
+ * public key through its provider machinery), and a chain check with CRLs costs four ECDSA
+ * verifications. Both results are cached, small and direct-mapped:
+ * - parsed certificates with their holder details, by SHA-256 of the submitted text;
+ * - successful chain checks, by SHA-256 of the certificate and the store generation, valid
+ *   while the clock is inside every chain certificate's and CRL's validity. A new or removed
+ *   CRL file is a new generation, so a revocation takes effect at the next login. Failures
+ *   are never cached. */
+#define PARSE_SLOTS 512
+#define VERIFY_SLOTS 4096
+struct parse_entry {
+  unsigned char key[32];
+  X509 *cert;
+  struct acct_cert_info info;
+};
+struct verify_entry {
+  unsigned char key[32];
+  unsigned long generation;
+  time_t from, until;
+};
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct parse_entry *parse_cache;
+static struct verify_entry *verify_cache;
+static EVP_MD *sha256_md; /* fetched once: EVP_sha256() looks it up on every digest */
+
+static void caches_init(void)
+{
+  parse_cache = calloc(PARSE_SLOTS, sizeof *parse_cache);
+  verify_cache = calloc(VERIFY_SLOTS, sizeof *verify_cache);
+  sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+static pthread_once_t caches_once = PTHREAD_ONCE_INIT;
+
+static bool sha256(const void *data, size_t n, unsigned char out[32])
+{
+  pthread_once(&caches_once, caches_init);
+  return sha256_md && EVP_Digest(data, n, out, NULL, sha256_md, NULL) == 1;
+}
+
+static size_t slot_of(const unsigned char key[32], size_t slots)
+{
+  return ((size_t)key[0] << 16 | (size_t)key[1] << 8 | key[2]) % slots;
+}
+
+/* ---- CRLs verified once ----
+ *
+ * OpenSSL checks a CRL's signature on every chain verification that uses it: with a 5-20 MB
+ * MOICA CRL that is hashing megabytes per login. When every CRL in the file is a plain full
+ * CRL (no issuing distribution point, not a delta) whose signature verifies with a CA of the
+ * trust store allowed to sign CRLs, the store is built with its own check_crl: the CRL must be
+ * one verified at build time, by the very CA certificate that issues the certificate being
+ * checked, and current at the verification time. Anything else keeps OpenSSL's own check. */
+struct crl_verified {
+  X509_CRL *crl; /* referenced */
+  X509 *ca;      /* the CA whose key verified it (held by p->cas) */
+};
+struct crl_set {
+  int n;
+  struct crl_verified v[];
+};
+static int crl_set_index = -1;
+
+static void crl_set_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+  struct crl_set *set = ptr;
+  if (!set)
+    return;
+  for (int i = 0; i < set->n; i++)
+    X509_CRL_free(set->v[i].crl);
+  free(set);
+}
+
+static void crl_index_init(void)
+{
+  crl_set_index = X509_STORE_get_ex_new_index(0, NULL, NULL, NULL, crl_set_free);
+}
+static pthread_once_t crl_index_once = PTHREAD_ONCE_INIT;
+
+static int crl_fail(X509_STORE_CTX *ctx, int err)
+{
+  X509_STORE_CTX_set_error(ctx, err);
+  X509_STORE_CTX_verify_cb cb = X509_STORE_CTX_get_verify_cb(ctx);
+  return cb ? cb(0, ctx) : 0;
+}
+
+static int check_crl_verified(X509_STORE_CTX *ctx, X509_CRL *crl)
+{
+  struct crl_set *set = X509_STORE_get_ex_data(X509_STORE_CTX_get0_store(ctx), crl_set_index);
+  const struct crl_verified *v = NULL;
+  for (int i = 0; set && i < set->n && !v; i++)
+    if (set->v[i].crl == crl)
+      v = &set->v[i];
+  if (!v)
+    return crl_fail(ctx, X509_V_ERR_CRL_SIGNATURE_FAILURE);
+  /* the CRL's issuer on this path: the next certificate up, or a self-issued anchor itself */
+  X509 *issuer = X509_STORE_CTX_get0_current_issuer(ctx);
+  if (!issuer) {
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    int depth = X509_STORE_CTX_get_error_depth(ctx), last = sk_X509_num(chain) - 1;
+    issuer = depth < last ? sk_X509_value(chain, depth + 1) : sk_X509_value(chain, last);
+  }
+  if (!issuer || X509_cmp(issuer, v->ca) != 0)
+    return crl_fail(ctx, X509_V_ERR_CRL_SIGNATURE_FAILURE);
+  /* X509_cmp_time: -1 earlier or equal, 1 later, 0 unreadable (refused) */
+  time_t t = X509_VERIFY_PARAM_get_time(X509_STORE_CTX_get0_param(ctx));
+  if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &t) != -1)
+    return crl_fail(ctx, X509_V_ERR_CRL_NOT_YET_VALID);
+  const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+  if (!next || X509_cmp_time(next, &t) != 1)
+    return crl_fail(ctx, X509_V_ERR_CRL_HAS_EXPIRED);
+  return 1;
+}
+
+/* The CA of the trust store that signed this CRL, or NULL. */
+static X509 *crl_signer(struct acct_pki *p, X509_CRL *crl)
+{
+  if (X509_CRL_get_ext_by_NID(crl, NID_issuing_distribution_point, -1) >= 0 ||
+      X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0)
+    return NULL;
+  for (int i = 0; i < sk_X509_num(p->cas); i++) {
+    X509 *ca = sk_X509_value(p->cas, i);
+    if (X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl)) != 0)
+      continue;
+    if ((X509_get_extension_flags(ca) & EXFLAG_KUSAGE) && !(X509_get_key_usage(ca) & KU_CRL_SIGN))
+      continue;
+    EVP_PKEY *k = X509_get0_pubkey(ca);
+    if (k && X509_CRL_verify(crl, k) == 1)
+      return ca;
+  }
+  ERR_clear_error();
+  return NULL;
+}
 
 static X509 *read_pem_or_der(BIO *b)
 {
@@ -70,21 +207,43 @@ static time_t asn1_time(const ASN1_TIME *t)
 }
 
 /* Builds a fresh store from the CA list and the CRL file. NULL if the file holds no CRL. */
-static X509_STORE *build_store(struct acct_pki *p, time_t *min_next)
+static X509_STORE *build_store(struct acct_pki *p, time_t *min_next, time_t *max_last)
 {
   BIO *b = BIO_new_file(p->crl_file, "r");
   if (!b)
     return NULL;
+  pthread_once(&crl_index_once, crl_index_init);
   X509_STORE *st = X509_STORE_new();
   for (int i = 0; i < sk_X509_num(p->cas); i++)
     X509_STORE_add_cert(st, sk_X509_value(p->cas, i));
-  int ncrl = 0;
-  time_t earliest = 0;
+  int ncrl = 0, cap = 0;
+  bool all_verified = true;
+  time_t earliest = 0, latest = 0;
+  struct crl_set *set = NULL;
   X509_CRL *crl;
   while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL))) {
-    time_t nu = asn1_time(X509_CRL_get0_nextUpdate(crl));
+    time_t nu = asn1_time(X509_CRL_get0_nextUpdate(crl)), lu = asn1_time(X509_CRL_get0_lastUpdate(crl));
     if (!earliest || nu < earliest)
       earliest = nu;
+    if (lu > latest)
+      latest = lu;
+    X509 *ca = all_verified ? crl_signer(p, crl) : NULL;
+    if (ca && (!set || set->n >= cap)) {
+      int ncap = cap ? cap * 2 : 4;
+      struct crl_set *grown = realloc(set, sizeof *set + (size_t)ncap * sizeof set->v[0]);
+      if (grown) {
+        if (!set)
+          grown->n = 0;
+        set = grown;
+        cap = ncap;
+      } else {
+        ca = NULL;
+      }
+    }
+    if (ca && X509_CRL_up_ref(crl))
+      set->v[set->n++] = (struct crl_verified){.crl = crl, .ca = ca};
+    else
+      all_verified = false;
     X509_STORE_add_crl(st, crl);
     X509_CRL_free(crl);
     ncrl++;
@@ -92,32 +251,45 @@ static X509_STORE *build_store(struct acct_pki *p, time_t *min_next)
   ERR_clear_error();
   BIO_free(b);
   if (!ncrl) {
+    crl_set_free(NULL, set, NULL, 0, 0, NULL);
     X509_STORE_free(st);
     return NULL;
   }
+  if (all_verified && set && X509_STORE_set_ex_data(st, crl_set_index, set)) {
+    X509_STORE_set_check_crl(st, check_crl_verified);
+  } else {
+    crl_set_free(NULL, set, NULL, 0, 0, NULL);
+    bg_info("revocation list %s: CRL signatures are checked on every verification", p->crl_file);
+  }
   X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_X509_STRICT);
   *min_next = earliest;
+  *max_last = latest;
   return st;
 }
 
 /* Returns a referenced store that is current with the CRL file, or NULL when revocation data
- * is unavailable (file gone, unreadable or without a CRL). */
-static X509_STORE *current_store(struct acct_pki *p, time_t *min_next)
+ * is unavailable (file gone, unreadable or without a CRL); *gen and *max_last describe it. */
+static X509_STORE *current_store_gen(struct acct_pki *p, time_t *min_next, time_t *max_last,
+                                     unsigned long *gen)
 {
   struct stat st;
   X509_STORE *out = NULL;
   pthread_mutex_lock(&p->mu);
   if (stat(p->crl_file, &st) != 0) {
     /* fail closed: a CRL we can no longer see is not trusted from memory either */
+    if (p->store)
+      p->generation++;
     X509_STORE_free(p->store);
     p->store = NULL;
   } else if (!p->store || st.st_ino != p->loaded.st_ino || st.st_mtim.tv_sec != p->loaded.st_mtim.tv_sec ||
              st.st_mtim.tv_nsec != p->loaded.st_mtim.tv_nsec || st.st_size != p->loaded.st_size) {
-    time_t mn = 0;
-    X509_STORE *fresh = build_store(p, &mn);
+    time_t mn = 0, ml = 0;
+    X509_STORE *fresh = build_store(p, &mn, &ml);
     X509_STORE_free(p->store);
     p->store = fresh;
     p->min_next_update = mn;
+    p->max_last_update = ml;
+    p->generation++;
     p->loaded = st;
     if (fresh)
       bg_info("loaded revocation list %s", p->crl_file);
@@ -127,9 +299,18 @@ static X509_STORE *current_store(struct acct_pki *p, time_t *min_next)
   if (p->store && X509_STORE_up_ref(p->store)) {
     out = p->store;
     *min_next = p->min_next_update;
+    *max_last = p->max_last_update;
+    *gen = p->generation;
   }
   pthread_mutex_unlock(&p->mu);
   return out;
+}
+
+static X509_STORE *current_store(struct acct_pki *p, time_t *min_next)
+{
+  time_t ml;
+  unsigned long gen;
+  return current_store_gen(p, min_next, &ml, &gen);
 }
 
 bool acct_pki_revocation_ok(struct acct_pki *p, time_t now)
@@ -140,10 +321,32 @@ bool acct_pki_revocation_ok(struct acct_pki *p, time_t now)
   return st && mn > now;
 }
 
+/* The window in which a successful chain check stays true: every chain certificate and CRL
+ * valid. Zero-width when a time cannot be read (then it is not cached). */
+static void chain_window(X509_STORE_CTX *ctx, time_t min_next, time_t max_last, time_t *from, time_t *until)
+{
+  *from = max_last;
+  *until = min_next;
+  STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+  for (int i = 0; i < sk_X509_num(chain); i++) {
+    X509 *x = sk_X509_value(chain, i);
+    time_t nb = asn1_time(X509_get0_notBefore(x)), na = asn1_time(X509_get0_notAfter(x));
+    if (!nb || !na) {
+      *until = *from;
+      return;
+    }
+    if (nb > *from)
+      *from = nb;
+    if (na < *until)
+      *until = na;
+  }
+}
+
 enum acct_cert_err acct_pki_verify(struct acct_pki *p, X509 *cert, time_t now, char *detail, size_t dlen)
 {
-  time_t min_next;
-  X509_STORE *st = current_store(p, &min_next);
+  time_t min_next, max_last;
+  unsigned long gen;
+  X509_STORE *st = current_store_gen(p, &min_next, &max_last, &gen);
   if (!st) {
     snprintf(detail, dlen, "the revocation list is missing");
     return ACCT_CERT_REVOCATION_UNAVAILABLE;
@@ -153,8 +356,24 @@ enum acct_cert_err acct_pki_verify(struct acct_pki *p, X509 *cert, time_t now, c
     snprintf(detail, dlen, "the revocation list is past its next update");
     return ACCT_CERT_REVOCATION_UNAVAILABLE;
   }
-  X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+  unsigned char key[32];
+  unsigned keylen = 0;
+  pthread_once(&caches_once, caches_init);
+  bool keyed = verify_cache && sha256_md && X509_digest(cert, sha256_md, key, &keylen) && keylen == 32;
+  struct verify_entry *ve = keyed ? &verify_cache[slot_of(key, VERIFY_SLOTS)] : NULL;
+  bool hit = false;
+  if (ve) {
+    pthread_mutex_lock(&cache_mu);
+    hit = ve->generation == gen && memcmp(ve->key, key, 32) == 0 && ve->from <= now && now < ve->until;
+    pthread_mutex_unlock(&cache_mu);
+  }
+  X509_STORE_CTX *ctx = NULL;
   enum acct_cert_err rc = ACCT_CERT_UNTRUSTED;
+  if (hit) {
+    rc = ACCT_CERT_OK;
+    goto key_usage;
+  }
+  ctx = X509_STORE_CTX_new();
   if (!ctx || !X509_STORE_CTX_init(ctx, st, cert, NULL)) {
     snprintf(detail, dlen, "verification context failed");
     goto done;
@@ -162,6 +381,16 @@ enum acct_cert_err acct_pki_verify(struct acct_pki *p, X509 *cert, time_t now, c
   X509_STORE_CTX_set_time(ctx, 0, now);
   if (X509_verify_cert(ctx) == 1) {
     rc = ACCT_CERT_OK;
+    if (ve) {
+      time_t from, until;
+      chain_window(ctx, min_next, max_last, &from, &until);
+      pthread_mutex_lock(&cache_mu);
+      memcpy(ve->key, key, 32);
+      ve->generation = gen;
+      ve->from = from;
+      ve->until = until;
+      pthread_mutex_unlock(&cache_mu);
+    }
   } else {
     int e = X509_STORE_CTX_get_error(ctx);
     snprintf(detail, dlen, "%s", X509_verify_cert_error_string(e));
@@ -188,6 +417,7 @@ enum acct_cert_err acct_pki_verify(struct acct_pki *p, X509 *cert, time_t now, c
       rc = ACCT_CERT_UNTRUSTED;
     }
   }
+key_usage:
   if (rc == ACCT_CERT_OK) {
     /* Key usage must allow signatures; no EKU is required (MOICA certificates have none). */
     uint32_t ku = X509_get_key_usage(cert);
@@ -201,6 +431,43 @@ done:
   X509_STORE_CTX_free(ctx);
   X509_STORE_free(st);
   return rc;
+}
+
+X509 *acct_cert_parse_cached(const char *text, struct acct_cert_info *info)
+{
+  unsigned char key[32];
+  if (!text || !sha256(text, strlen(text), key) || !parse_cache) {
+    X509 *x = acct_cert_parse(text);
+    if (x && !acct_cert_info(x, info))
+      memset(info, 0, sizeof *info);
+    return x;
+  }
+  struct parse_entry *e = &parse_cache[slot_of(key, PARSE_SLOTS)];
+  X509 *x = NULL;
+  pthread_mutex_lock(&cache_mu);
+  if (e->cert && memcmp(e->key, key, 32) == 0 && X509_up_ref(e->cert)) {
+    x = e->cert;
+    *info = e->info;
+  }
+  pthread_mutex_unlock(&cache_mu);
+  if (x)
+    return x;
+  if (!(x = acct_cert_parse(text)))
+    return NULL;
+  if (!acct_cert_info(x, info)) {
+    memset(info, 0, sizeof *info);
+    return x; /* not cached: a certificate without a CN is refused later anyway */
+  }
+  if (X509_up_ref(x)) {
+    pthread_mutex_lock(&cache_mu);
+    X509 *old = e->cert;
+    e->cert = x;
+    memcpy(e->key, key, 32);
+    e->info = *info;
+    pthread_mutex_unlock(&cache_mu);
+    X509_free(old);
+  }
+  return x;
 }
 
 X509 *acct_cert_parse(const char *text)

@@ -38,6 +38,10 @@ bool acct_pki_revocation_ok(struct acct_pki *p, time_t now);
 
 /* PEM, or base64 of DER. NULL when it is neither. */
 X509 *acct_cert_parse(const char *text);
+/* The same through a cache of recently seen certificates (by SHA-256 of the text), with their
+ * details (acct_cert_info; all empty when it fails). The X509 is shared: do not modify it;
+ * X509_free it as usual. */
+X509 *acct_cert_parse_cached(const char *text, struct acct_cert_info *info);
 bool acct_cert_info(X509 *cert, struct acct_cert_info *out);
 char *acct_cert_pem(X509 *cert); /* malloc'd */
 

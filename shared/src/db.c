@@ -22,6 +22,18 @@ struct bg_db {
   bool *busy;
 };
 
+static void (*outbox_hook)(void);
+
+void bg_db_set_outbox_hook(void (*fn)(void)) { outbox_hook = fn; }
+
+void bg_dbc_outbox_written(struct bg_dbc *c)
+{
+  if (c->in_tx)
+    c->outbox_written = true;
+  else if (outbox_hook)
+    outbox_hook();
+}
+
 static bool prepare_all(struct bg_dbc *c)
 {
   char sql[128];
@@ -49,6 +61,7 @@ static bool connect_one(struct bg_dbc *c)
   c->pg = PQconnectdb(c->db->conninfo);
   c->in_tx = false;
   c->broken = false;
+  c->outbox_written = false;
   if (PQstatus(c->pg) != CONNECTION_OK) {
     bg_warn("database connection failed: %s", PQerrorMessage(c->pg));
     PQfinish(c->pg);
@@ -185,8 +198,12 @@ PGresult *bg_dbc_exec(struct bg_dbc *c, const char *stmt, int nparams, const cha
   if (err)
     memset(err, 0, sizeof *err);
   PGresult *res = PQexecPrepared(c->pg, stmt, nparams, params, NULL, NULL, 0);
-  if (bg_dbc_ok(res))
+  if (bg_dbc_ok(res)) {
+    /* events.h's BG_OUTBOX_STMT: the shipper is told once the row is committed */
+    if (stmt[0] == 'b' && strcmp(stmt, "bg_outbox_add") == 0)
+      bg_dbc_outbox_written(c);
     return res;
+  }
   const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
   if (err && st)
@@ -232,6 +249,9 @@ bool bg_dbc_commit(struct bg_dbc *c)
 {
   bool ok = simple(c, "COMMIT");
   c->in_tx = false;
+  if (ok && c->outbox_written && outbox_hook)
+    outbox_hook();
+  c->outbox_written = false;
   return ok;
 }
 
@@ -239,6 +259,7 @@ void bg_dbc_rollback(struct bg_dbc *c)
 {
   simple(c, "ROLLBACK");
   c->in_tx = false;
+  c->outbox_written = false;
 }
 
 /* ---- migrations ---- */

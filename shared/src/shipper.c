@@ -30,6 +30,8 @@ static const struct bg_db_stmt ship_stmts[] = {
 
 struct bg_shipper {
   struct bg_shipper_cfg cfg;
+  _Atomic bool hinted; /* rows were committed since the last fetch (bg_shipper_hint) */
+  _Atomic bool urgent; /* a flush waits: ship now, no gathering */
   char *db_url, *schema, *audit_url, *service, *events_url;
   struct bg_db *db; /* two connections: the thread's and the flushers' */
   PGconn *listen;
@@ -89,6 +91,15 @@ static void listen_connect(struct bg_shipper *s)
   PQfreemem(ident);
 }
 
+/* In-process wake-up after a commit that wrote outbox rows (db.h's outbox hook): only the
+ * first hint since the last fetch writes to the eventfd. */
+static void hint(void)
+{
+  struct bg_shipper *s = current;
+  if (s && !atomic_exchange(&s->hinted, true))
+    wake(s);
+}
+
 static void refresh_backlog(struct bg_shipper *s, struct bg_dbc *c)
 {
   PGresult *res = bg_dbc_exec(c, "bg_ship_backlog", 0, NULL, NULL);
@@ -139,7 +150,8 @@ static int ship_batch(struct bg_shipper *s)
   struct bg_dbc *c = bg_db_acquire(s->db, 2000);
   if (!c)
     return -1;
-  refresh_backlog(s, c);
+  /* rows committed from here on hint again */
+  atomic_store(&s->hinted, false);
   char lim[16];
   snprintf(lim, sizeof lim, "%d", s->cfg.batch);
   const char *p[] = {lim};
@@ -148,6 +160,8 @@ static int ship_batch(struct bg_shipper *s)
   char *body = NULL, *seqs = NULL;
   size_t blen = 0, bcap = 0, slen = 0, scap = 0;
   if (n <= 0) {
+    if (n == 0)
+      atomic_store(&s->backlog, 0);
     rc = n < 0 ? -1 : 0;
     goto out;
   }
@@ -191,11 +205,18 @@ static int ship_batch(struct bg_shipper *s)
     bg_info("outbox: delivering to the audit service again");
   s->failing = false;
   atomic_fetch_add(&s->shipped, (unsigned long long)n);
-  atomic_fetch_sub(&s->backlog, n);
+  /* A short batch was everything there was: nothing is left (as of this look). Only a full
+   * one, or a failure, needs the count. */
+  if (n < s->cfg.batch)
+    atomic_store(&s->backlog, 0);
+  else
+    refresh_backlog(s, c);
   rc = n;
 out:
-  if (rc < 0)
+  if (rc < 0) {
     atomic_fetch_add(&s->failures, 1);
+    refresh_backlog(s, c);
+  }
   PQclear(res);
   free(body);
   free(seqs);
@@ -203,9 +224,9 @@ out:
   return rc;
 }
 
-/* Waits for a wake-up (stop, flush), a notification when `notified` (not while backing off:
- * every new row would end the backoff), or the timeout. */
-static void wait_for_work(struct bg_shipper *s, int timeout_ms, bool notified)
+/* Waits for a wake-up (stop, flush, hint), a notification when `notified`, or the timeout.
+ * true when woken early. */
+static bool wait_for_work(struct bg_shipper *s, int timeout_ms, bool notified)
 {
   struct pollfd fds[2] = {{.fd = s->wake_fd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
   int nfds = 1;
@@ -213,7 +234,9 @@ static void wait_for_work(struct bg_shipper *s, int timeout_ms, bool notified)
     fds[1].fd = PQsocket(s->listen);
     nfds = fds[1].fd >= 0 ? 2 : 1;
   }
-  if (poll(fds, (nfds_t)nfds, timeout_ms) > 0) {
+  if (poll(fds, (nfds_t)nfds, timeout_ms) <= 0)
+    return false;
+  {
     if (fds[0].revents)
       drain_wake(s);
     if (nfds == 2 && fds[1].revents) {
@@ -226,6 +249,26 @@ static void wait_for_work(struct bg_shipper *s, int timeout_ms, bool notified)
           PQfreemem(nt);
       }
     }
+  }
+  return true;
+}
+
+/* Sleeps ms unless a flush or a stop comes first; new rows (hints) do not cut it short. Used
+ * for the backoff after a failure, and after a wake-up by new rows to gather more before
+ * shipping: one POST of many events instead of one per transaction. */
+static void pause_ms(struct bg_shipper *s, int ms)
+{
+  int64_t until = bg_mono_us() + (int64_t)ms * 1000;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    bool run = s->running;
+    pthread_mutex_unlock(&s->mu);
+    int64_t left = until - bg_mono_us();
+    if (!run || atomic_load(&s->urgent) || left <= 0)
+      return;
+    struct pollfd fd = {.fd = s->wake_fd, .events = POLLIN};
+    if (poll(&fd, 1, (int)((left + 999) / 1000)) > 0)
+      drain_wake(s);
   }
 }
 
@@ -245,6 +288,7 @@ static void *loop(void *arg)
     if (!run)
       break;
     listen_connect(s);
+    atomic_store(&s->urgent, false); /* a flush from here on is served by this round or the next */
     int n = ship_batch(s);
     if (n > 0) {
       pthread_mutex_lock(&s->mu);
@@ -259,12 +303,15 @@ static void *loop(void *arg)
         backoff = s->cfg.max_backoff_ms;
       unsigned char r = 0;
       bg_random(&r, 1);
-      wait_for_work(s, backoff / 2 + (backoff / 2) * r / 255, false);
+      pause_ms(s, backoff / 2 + (backoff / 2) * r / 255);
       continue;
     }
     backoff = 0;
-    if (n < s->cfg.batch) /* caught up: sleep until something new */
-      wait_for_work(s, s->cfg.poll_ms, true);
+    if (n < s->cfg.batch) { /* caught up: sleep until something new, then gather */
+      bool woken = atomic_load(&s->hinted) || atomic_load(&s->urgent) || wait_for_work(s, s->cfg.poll_ms, true);
+      if (woken)
+        pause_ms(s, s->cfg.gather_ms);
+    }
   }
   return NULL;
 }
@@ -281,6 +328,8 @@ struct bg_shipper *bg_shipper_start(const struct bg_shipper_cfg *cfg)
     s->cfg.poll_ms = 1000;
   if (s->cfg.max_backoff_ms <= 0)
     s->cfg.max_backoff_ms = 2000;
+  if (s->cfg.gather_ms < 0)
+    s->cfg.gather_ms = 0;
   s->db_url = strdup(cfg->db_url);
   s->schema = strdup(cfg->schema);
   s->service = strdup(cfg->service);
@@ -304,6 +353,7 @@ struct bg_shipper *bg_shipper_start(const struct bg_shipper_cfg *cfg)
     return NULL;
   }
   current = s;
+  bg_db_set_outbox_hook(hint);
   bg_info("outbox: shipping %s.outbox to %s", s->schema, s->events_url);
   return s;
 }
@@ -319,6 +369,7 @@ struct bg_shipper *bg_shipper_start_env(const char *service, const char *schema,
     .batch = (int)bg_cfg_long("BLIGATE_OUTBOX_BATCH", 200, 1, 1000),
     .poll_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_POLL_MS", 1000, 10, 60000),
     .max_backoff_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_MAX_BACKOFF_MS", 2000, 10, 300000),
+    .gather_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_GATHER_MS", 20, 0, 1000),
   };
   return bg_shipper_start(&cfg);
 }
@@ -336,8 +387,10 @@ void bg_shipper_stop(struct bg_shipper *s)
     wake(s);
   if (was)
     pthread_join(s->thread, NULL);
-  if (current == s)
+  if (current == s) {
+    bg_db_set_outbox_hook(NULL);
     current = NULL;
+  }
   if (s->listen)
     PQfinish(s->listen);
   if (s->wake_fd >= 0)
@@ -379,6 +432,7 @@ bool bg_shipper_flush_event(struct bg_shipper *s, const char *event_id, int time
     int st = event_state(s, event_id);
     if (st != 0)
       return st == 1;
+    atomic_store(&s->urgent, true);
     wake(s);
     int64_t left = deadline - bg_mono_us();
     if (left <= 0)

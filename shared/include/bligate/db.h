@@ -22,6 +22,7 @@ struct bg_dbc {
   struct bg_db *db;
   bool in_tx;
   bool broken;
+  bool outbox_written; /* this transaction wrote outbox rows (bg_dbc_outbox_written) */
 };
 
 /* schema: search_path set on every connection. stmts: prepared on every connection. */
@@ -51,6 +52,14 @@ bool bg_dbc_ok(PGresult *res);
 bool bg_dbc_begin(struct bg_dbc *c);
 bool bg_dbc_commit(struct bg_dbc *c);
 void bg_dbc_rollback(struct bg_dbc *c);
+
+/* The outbox shipper's wake-up (shipper.h), so that events are shipped soon after they are
+ * committed without a NOTIFY per transaction: fn runs after a commit that wrote outbox rows.
+ * bg_outbox_add (events.h) marks its connection itself; a statement that inserts into the
+ * outbox on its own is followed by bg_dbc_outbox_written. Outside a transaction (the
+ * statement committed by itself) fn runs at once. */
+void bg_db_set_outbox_hook(void (*fn)(void));
+void bg_dbc_outbox_written(struct bg_dbc *c);
 
 /* Applies pending migrations in order, each in one transaction, recording name and SHA-256 in
  * <schema>.schema_migrations; refuses (false) if an applied migration's checksum changed.

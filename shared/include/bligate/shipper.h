@@ -3,8 +3,11 @@
  * once (audit de-duplicates by event id), marking them shipped only once audit has
  * acknowledged them. Nothing is lost across restarts of either side: the outbox is the state.
  * While audit is unreachable it backs off (up to max_backoff_ms) and the backlog grows; the
- * backlog is a metric. New rows are picked up at once through LISTEN/NOTIFY when the schema
- * has the notify trigger (see services/accounts/sql/0004_outbox_notify.sql), else by polling. */
+ * backlog is a metric. New rows wake it: a commit in this process that wrote outbox rows
+ * (db.h's outbox hook), a NOTIFY on bligate_outbox_<schema> where the schema has a notify
+ * trigger (workflow's outbox does; accounts dropped its own in 0005), else the poll. After a
+ * wake-up it gathers for gather_ms (BLIGATE_OUTBOX_GATHER_MS, default 20) so that a busy
+ * service sends one batch per interval instead of one per transaction; a flush ships at once. */
 #ifndef BLIGATE_SHIPPER_H
 #define BLIGATE_SHIPPER_H
 #include <stdbool.h>
@@ -21,6 +24,7 @@ struct bg_shipper_cfg {
   int batch;             /* events per POST; default 200 */
   int poll_ms;           /* look for rows at least this often; default 1000 */
   int max_backoff_ms;    /* longest wait between failed deliveries; default 2000 */
+  int gather_ms;         /* after new rows wake it, wait this long for more; 0: ship at once */
 };
 
 /* Starts the thread (one per process). NULL when the database pool cannot be set up. */
