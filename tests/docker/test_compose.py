@@ -171,3 +171,15 @@ def test_start_order(compose):
     gw_ip = svcs["gateway"]["networks"]["bligate"]["ipv4_address"]
     for s in SERVICES:
         assert svcs[s]["environment"]["BLIGATE_TRUSTED_PROXIES"] == gw_ip
+
+
+def test_operator_guide_names_every_variable():
+    """docker/README.md lists every BLIGATE_* variable the services and the images' scripts read."""
+    names = set()
+    for pattern in ("services/**/*.c", "shared/**/*.c"):
+        for f in REPO.glob(pattern):
+            names |= set(re.findall(r'"(BLIGATE_[A-Z0-9_]+)"', f.read_text(errors="replace")))
+    for f in ("bligate-entrypoint", "bligate-healthcheck", "gateway-entrypoint"):
+        names |= {n for n in re.findall(r"\b(BLIGATE_[A-Z0-9_]+)", (DOCKER / f).read_text()) if not n.endswith("_")}
+    guide = set(re.findall(r"\b(BLIGATE_[A-Z0-9_]+)", (DOCKER / "README.md").read_text()))
+    assert names - guide == set(), "missing from docker/README.md"
