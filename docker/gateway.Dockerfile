@@ -10,14 +10,14 @@
 # npm ci also brings the pinned swagger-ui-dist
 FROM node:20-bookworm-slim AS contract
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-yaml \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json redocly.yaml ./
 RUN npm ci --no-audit --no-fund
 COPY openapi/ openapi/
 COPY shared/include/bligate/problems.def shared/include/bligate/
-COPY scripts/openapi-build scripts/gen-problem-codes scripts/
+COPY scripts/ scripts/
 RUN scripts/openapi-build
 
 # ---- runtime: Debian's nginx, no Node.js, no build tools
