@@ -6,7 +6,7 @@ SHELL := /bin/bash
 JOBS ?= 2
 CTEST_ARGS ?=
 
-.PHONY: bootstrap build release run test bench stop status clean distclean
+.PHONY: bootstrap build release run test docker-check bench stop status clean distclean
 
 bootstrap:
 	@scripts/bootstrap
@@ -29,6 +29,11 @@ run: release
 # Unit, integration and contract tests; the integration fixtures start their own stack.
 test: build
 	ctest --test-dir build --output-on-failure $(CTEST_ARGS)
+
+# Only the container checks (compose validation, the Dockerfiles' build steps outside Docker,
+# the compose and Kubernetes manifests): docker/README.md, last section.
+docker-check: build
+	ctest --test-dir build -L docker --output-on-failure $(CTEST_ARGS)
 
 bench: release
 	@if [ -x bench/run ]; then bench/run; else echo "make bench: bench/run does not exist yet" >&2; exit 1; fi
