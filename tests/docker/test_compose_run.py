@@ -148,7 +148,7 @@ class Emulator:
         as_pg = []
         if os.geteuid() == 0:
             if subprocess.run(["getent", "passwd", PG_USER], capture_output=True).returncode != 0:
-                subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
+                subprocess.run(["/usr/sbin/useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
                                 "/nonexistent", "--shell", "/usr/sbin/nologin", PG_USER], check=True)
             data.mkdir()
             run.mkdir()
@@ -157,7 +157,7 @@ class Emulator:
             shutil.chown(pwfile, PG_USER, PG_USER)
             (self.logs / "postgres.log").touch()
             shutil.chown(self.logs / "postgres.log", PG_USER, PG_USER)
-            as_pg = ["runuser", "-u", PG_USER, "--"]
+            as_pg = ["/usr/sbin/runuser", "-u", PG_USER, "--"]
         initdb_args = env.get("POSTGRES_INITDB_ARGS", "").split()
         r = subprocess.run(as_pg + [str(pgbin / "initdb"), "-D", str(data), "-U", env["POSTGRES_USER"],
                                     f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
