@@ -104,20 +104,21 @@ const struct bg_db_stmt acct_stmts[] = {
    " FROM (SELECT count(*) AS n, min(at) AS oldest FROM login_failures WHERE fingerprint = $1 AND at > $2) fc"
    " LEFT JOIN certificates k ON k.fingerprint_sha256 = $1 LEFT JOIN accounts a ON a.id = k.account_id"},
   /* A successful login in one statement ($1 session, $2 account, $3 certificate, $4 now, $5
-   * expiry, $6 address, $7 the auth.session.ended event without its id and object id, $8/$9
-   * the auth.login event): the account's live session ends (superseded), the new one starts
-   * and both events go to the outbox. The INSERT reads from `old`, so the older session has
-   * ended before the new one is inserted; two concurrent logins of one account collide on
-   * sessions_one_live, and the loser is run again (h_auth.c) and supersedes the winner. */
+   * expiry, $6 address, $7/$8 the auth.login event): the account's live session ends
+   * (superseded; rule 3), the new one starts, and the login event, naming the session it
+   * ended in details.superseded_session_id, goes to the outbox. The INSERT reads from `old`,
+   * so the older session has ended before the new one is inserted; two concurrent logins of
+   * one account collide on sessions_one_live, and the loser is run again (h_auth.c) and
+   * supersedes the winner. */
   {"login_finish",
    "WITH old AS (UPDATE sessions SET ended_at = $4, end_reason = 'superseded'"
    "  WHERE account_id = $2 AND ended_at IS NULL RETURNING id),"
    " ins AS (INSERT INTO sessions (id, account_id, certificate_id, created_at, last_seen_at, expires_at, client_addr)"
    "  SELECT $1::uuid, $2, $3::uuid, $4, $4, $5::timestamptz, $6 FROM (SELECT count(*) FROM old) o RETURNING id),"
    " ev AS (INSERT INTO outbox (event_id, event)"
-   "  SELECT u.eid, jsonb_set(jsonb_set($7::jsonb, '{object,id}', to_jsonb(u.id::text)), '{id}', to_jsonb(u.eid::text))"
-   "   FROM (SELECT gen_random_uuid() AS eid, id FROM old) u"
-   "  UNION ALL SELECT $8::uuid, $9::jsonb FROM ins RETURNING 1)"
+   "  SELECT $7::uuid, CASE WHEN o.id IS NULL THEN $8::jsonb"
+   "   ELSE jsonb_set($8::jsonb, '{details,superseded_session_id}', to_jsonb(o.id::text)) END"
+   "  FROM ins LEFT JOIN (SELECT id FROM old LIMIT 1) o ON true RETURNING 1)"
    " SELECT count(*) FROM ev"},
   /* a refused login: recorded for throttling and the audit log in one statement */
   {"login_failed",

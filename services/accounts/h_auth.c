@@ -142,33 +142,28 @@ static bool throttled(struct login *l, PGresult *res, time_t now)
   return true;
 }
 
-/* The new session, the end of the account's older one and both events, in one statement. */
+/* The new session, the end of the account's older one and the login event, in one statement. */
 static bool login_commit(struct login *l, const char *sid, const char *account_id, const char *name,
                          const char *unit_id, const char *cert_id, const char *exp_s, bool raw_mode)
 {
-  json_t *ended = bg_event_new(l->r, "auth.session.ended", "session", "", "success");
-  bg_event_set_actor(ended, account_id, NULL, unit_id, NULL);
-  json_object_set_new(json_object_get(ended, "details"), "reason", json_string("superseded"));
   json_t *ev = bg_event_new(l->r, "auth.login", "session", sid, "success");
   bg_event_set_actor(ev, account_id, name, unit_id, sid);
   json_object_set_new(json_object_get(ev, "details"), "certificate", json_string(l->fingerprint));
   json_object_set_new(json_object_get(ev, "details"), "method", json_string(raw_mode ? "signature" : "cms"));
-  char *ended_text = bg_json_dump(ended), *ev_text = bg_json_dump(ev);
-  const char *p[] = {sid, account_id, cert_id, l->now_s, exp_s, l->r->client_addr, ended_text,
+  char *ev_text = bg_json_dump(ev);
+  const char *p[] = {sid, account_id, cert_id, l->now_s, exp_s, l->r->client_addr,
                      json_string_value(json_object_get(ev, "id")), ev_text};
   bool ok = false;
-  for (int attempt = 0; ended_text && ev_text && attempt < 3 && !ok; attempt++) {
+  for (int attempt = 0; ev_text && attempt < 3 && !ok; attempt++) {
     struct bg_dberr err;
-    ok = bg_dbc_run(l->c, "login_finish", 9, p, &err);
+    ok = bg_dbc_run(l->c, "login_finish", 8, p, &err);
     /* a concurrent login of the same account won the race: run again, superseding it */
     if (!ok && !(strcmp(err.sqlstate, "23505") == 0 && strcmp(err.constraint, "sessions_one_live") == 0))
       break;
   }
   if (ok)
     bg_dbc_outbox_written(l->c);
-  free(ended_text);
   free(ev_text);
-  json_decref(ended);
   json_decref(ev);
   return ok;
 }

@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,27 +35,33 @@ struct acct_pki {
  *   while the clock is inside every chain certificate's and CRL's validity. A new or removed
  *   CRL file is a new generation, so a revocation takes effect at the next login. Failures
  *   are never cached. */
-#define PARSE_SLOTS 512
-#define VERIFY_SLOTS 4096
+/* 4-way set associative with least-recently-used replacement: direct mapping lost about one
+ * entry in seven to collisions with only 64 certificates in 512 slots (birthday paradox). */
+#define CACHE_WAYS 4
+#define PARSE_SETS 128   /* 512 certificates, about 0.6 MB with their details */
+#define VERIFY_SETS 1024 /* 4096 chain results */
 struct parse_entry {
   unsigned char key[32];
+  uint64_t used;
   X509 *cert;
   struct acct_cert_info info;
 };
 struct verify_entry {
   unsigned char key[32];
+  uint64_t used;
   unsigned long generation;
   time_t from, until;
 };
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct parse_entry *parse_cache;
 static struct verify_entry *verify_cache;
-static EVP_MD *sha256_md; /* fetched once: EVP_sha256() looks it up on every digest */
+static uint64_t cache_clock; /* under cache_mu: recency of use */
+static EVP_MD *sha256_md;    /* fetched once: EVP_sha256() looks it up on every digest */
 
 static void caches_init(void)
 {
-  parse_cache = calloc(PARSE_SLOTS, sizeof *parse_cache);
-  verify_cache = calloc(VERIFY_SLOTS, sizeof *verify_cache);
+  parse_cache = calloc(PARSE_SETS * CACHE_WAYS, sizeof *parse_cache);
+  verify_cache = calloc(VERIFY_SETS * CACHE_WAYS, sizeof *verify_cache);
   sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 static pthread_once_t caches_once = PTHREAD_ONCE_INIT;
@@ -65,9 +72,10 @@ static bool sha256(const void *data, size_t n, unsigned char out[32])
   return sha256_md && EVP_Digest(data, n, out, NULL, sha256_md, NULL) == 1;
 }
 
-static size_t slot_of(const unsigned char key[32], size_t slots)
+/* The first way of key's set. */
+static size_t set_of(const unsigned char key[32], size_t sets)
 {
-  return ((size_t)key[0] << 16 | (size_t)key[1] << 8 | key[2]) % slots;
+  return ((size_t)key[0] << 16 | (size_t)key[1] << 8 | key[2]) % sets * CACHE_WAYS;
 }
 
 /* ---- CRLs verified once ----
@@ -360,11 +368,17 @@ enum acct_cert_err acct_pki_verify(struct acct_pki *p, X509 *cert, time_t now, c
   unsigned keylen = 0;
   pthread_once(&caches_once, caches_init);
   bool keyed = verify_cache && sha256_md && X509_digest(cert, sha256_md, key, &keylen) && keylen == 32;
-  struct verify_entry *ve = keyed ? &verify_cache[slot_of(key, VERIFY_SLOTS)] : NULL;
+  struct verify_entry *set = keyed ? &verify_cache[set_of(key, VERIFY_SETS)] : NULL;
   bool hit = false;
-  if (ve) {
+  if (set) {
     pthread_mutex_lock(&cache_mu);
-    hit = ve->generation == gen && memcmp(ve->key, key, 32) == 0 && ve->from <= now && now < ve->until;
+    for (int w = 0; w < CACHE_WAYS && !hit; w++) {
+      struct verify_entry *v = &set[w];
+      if (v->used && memcmp(v->key, key, 32) == 0) {
+        hit = v->generation == gen && v->from <= now && now < v->until;
+        v->used = ++cache_clock;
+      }
+    }
     pthread_mutex_unlock(&cache_mu);
   }
   X509_STORE_CTX *ctx = NULL;
@@ -381,14 +395,25 @@ enum acct_cert_err acct_pki_verify(struct acct_pki *p, X509 *cert, time_t now, c
   X509_STORE_CTX_set_time(ctx, 0, now);
   if (X509_verify_cert(ctx) == 1) {
     rc = ACCT_CERT_OK;
-    if (ve) {
+    if (set) {
       time_t from, until;
       chain_window(ctx, min_next, max_last, &from, &until);
       pthread_mutex_lock(&cache_mu);
-      memcpy(ve->key, key, 32);
-      ve->generation = gen;
-      ve->from = from;
-      ve->until = until;
+      /* the entry of this certificate, else the least recently used one */
+      struct verify_entry *v = &set[0];
+      for (int w = 0; w < CACHE_WAYS; w++) {
+        if (set[w].used && memcmp(set[w].key, key, 32) == 0) {
+          v = &set[w];
+          break;
+        }
+        if (set[w].used < v->used)
+          v = &set[w];
+      }
+      memcpy(v->key, key, 32);
+      v->generation = gen;
+      v->from = from;
+      v->until = until;
+      v->used = ++cache_clock;
       pthread_mutex_unlock(&cache_mu);
     }
   } else {
@@ -442,12 +467,16 @@ X509 *acct_cert_parse_cached(const char *text, struct acct_cert_info *info)
       memset(info, 0, sizeof *info);
     return x;
   }
-  struct parse_entry *e = &parse_cache[slot_of(key, PARSE_SLOTS)];
+  struct parse_entry *set = &parse_cache[set_of(key, PARSE_SETS)];
   X509 *x = NULL;
   pthread_mutex_lock(&cache_mu);
-  if (e->cert && memcmp(e->key, key, 32) == 0 && X509_up_ref(e->cert)) {
-    x = e->cert;
-    *info = e->info;
+  for (int w = 0; w < CACHE_WAYS && !x; w++) {
+    struct parse_entry *e = &set[w];
+    if (e->cert && memcmp(e->key, key, 32) == 0 && X509_up_ref(e->cert)) {
+      x = e->cert;
+      *info = e->info;
+      e->used = ++cache_clock;
+    }
   }
   pthread_mutex_unlock(&cache_mu);
   if (x)
@@ -460,10 +489,22 @@ X509 *acct_cert_parse_cached(const char *text, struct acct_cert_info *info)
   }
   if (X509_up_ref(x)) {
     pthread_mutex_lock(&cache_mu);
+    /* an empty way, else the least recently used one (a racing thread may have put this
+     * certificate in already: then the older copy goes) */
+    struct parse_entry *e = &set[0];
+    for (int w = 0; w < CACHE_WAYS; w++) {
+      if (set[w].cert && memcmp(set[w].key, key, 32) == 0) {
+        e = &set[w];
+        break;
+      }
+      if (set[w].used < e->used)
+        e = &set[w];
+    }
     X509 *old = e->cert;
     e->cert = x;
     memcpy(e->key, key, 32);
     e->info = *info;
+    e->used = ++cache_clock;
     pthread_mutex_unlock(&cache_mu);
     X509_free(old);
   }

@@ -42,6 +42,21 @@ def test_login_logout_and_failure_events(client, person, stack):
     assert failed["details"]["code"] == "signature-invalid" and failed["outcome"] == "failure"
 
 
+def test_a_login_names_the_session_it_ended(client, person, stack):
+    """Rule 3: a new login ends the account's older session, and its auth.login event says
+    which one, in the same transaction."""
+    p = person()
+    first, second = client(), client()
+    first.login(p["cert"], p["key"])
+    login1 = events_about(stack, first.login_response["session_id"])[0]
+    assert "superseded_session_id" not in login1["details"]
+    second.login(p["cert"], p["key"])
+    login2 = events_about(stack, second.login_response["session_id"])[0]
+    assert login2["type"] == "auth.login"
+    assert login2["details"]["superseded_session_id"] == first.login_response["session_id"]
+    assert login2["details"]["method"] == "signature" and len(login2["details"]["certificate"]) == 64
+
+
 def test_account_changes_are_recorded_without_national_ids(person, admin, stack):
     p = person()
     admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"title": "組長"})

@@ -1,6 +1,9 @@
 """Sessions (rule 3; issue 2): idle timeout, absolute lifetime, refresh, logout, and a new
 login ending the older session. Time moves with the service's test clock, never a sleep."""
 
+import concurrent.futures
+import subprocess
+
 from conftest import problem
 
 
@@ -34,6 +37,30 @@ def test_second_login_ends_the_first_session(client, person):
     body = problem(first.get("/v1/auth/me"), 401, "session-ended")
     assert "superseded" in body["detail"]
     assert second.me()["account"]["id"] == p["id"]
+
+
+def test_concurrent_logins_of_one_account_leave_one_live_session(client, person, stack):
+    """Logins of one account racing each other all succeed, each ending the one before it: at
+    the end exactly one session is live, and it is one of theirs."""
+    p = person()
+    clients = [client() for _ in range(8)]
+
+    def go(c):
+        c.login(p["cert"], p["key"])
+        return c.login_response["session_id"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        sids = list(pool.map(go, clients))
+    assert len(set(sids)) == 8
+    out = subprocess.run(["psql", stack["BLIGATE_DB_SUPER_URL"], "-X", "-At", "-c",
+                          f"SELECT id FROM accounts.sessions WHERE account_id = '{p['id']}' AND ended_at IS NULL"],
+                         check=True, capture_output=True, text=True).stdout.split()
+    assert len(out) == 1 and out[0] in sids
+    live = [c for c, sid in zip(clients, sids) if sid == out[0]]
+    assert live[0].me()["session"]["id"] == out[0]
+    for c, sid in zip(clients, sids):
+        if sid != out[0]:
+            problem(c.get("/v1/auth/me"), 401, "session-ended")
 
 
 def test_access_token_expires_after_five_minutes_and_refresh_renews_it(client, person, clock):
