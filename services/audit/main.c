@@ -31,6 +31,27 @@ static void load_key(void)
   snprintf(aud.kid, sizeof aud.kid, "%s", kid);
   aud.sign_keys = bg_keyset_new();
   bg_keyset_add(aud.sign_keys, aud.kid, aud.sign_key);
+  /* Key rotation: the public halves of earlier signing keys (PEM), so tree heads signed before
+   * the rotation still verify here and are published at /v1/audit/keys for auditors. */
+  const char *prev = bg_cfg_str("BLIGATE_AUDIT_PREVIOUS_KEYS_FILE", "");
+  if (*prev) {
+    FILE *pf = fopen(prev, "r");
+    if (!pf) {
+      fprintf(stderr, "configuration error: BLIGATE_AUDIT_PREVIOUS_KEYS_FILE cannot be read\n");
+      exit(2);
+    }
+    EVP_PKEY *pk;
+    while ((pk = PEM_read_PUBKEY(pf, NULL, NULL, NULL))) {
+      char pkid[48];
+      if (!bg_jwk_thumbprint(pk, pkid) || (!bg_keyset_find(aud.sign_keys, pkid) &&
+                                           !bg_keyset_add(aud.sign_keys, pkid, pk))) {
+        fprintf(stderr, "configuration error: BLIGATE_AUDIT_PREVIOUS_KEYS_FILE holds a key that is not EC P-256\n");
+        exit(2);
+      }
+      EVP_PKEY_free(pk);
+    }
+    fclose(pf);
+  }
 }
 
 static bool ready(void *ctx, const char **why)

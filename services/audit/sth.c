@@ -26,8 +26,11 @@ json_t *aud_sth_json(PGresult *res, int row)
 
 bool aud_sth_verify(const char *jws, uint64_t size, const unsigned char root[AUD_HASH_LEN])
 {
+  /* a head signed before a key rotation verifies with the previous key it names */
   struct aud_sth sth;
-  return aud_sth_check(jws, aud.sign_key, &sth) && sth.tree_size == size && !memcmp(sth.root, root, AUD_HASH_LEN);
+  char kid[64];
+  EVP_PKEY *key = aud_jws_kid(jws, kid, sizeof kid) ? bg_keyset_find(aud.sign_keys, kid) : NULL;
+  return key && aud_sth_check(jws, key, &sth) && sth.tree_size == size && !memcmp(sth.root, root, AUD_HASH_LEN);
 }
 
 bool aud_sth_sign_now(struct bg_dbc *c)

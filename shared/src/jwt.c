@@ -70,6 +70,8 @@ size_t bg_keyset_merge(struct bg_keyset *dst, const struct bg_keyset *src)
   return added;
 }
 
+EVP_PKEY *bg_keyset_find(const struct bg_keyset *ks, const char *kid) { return ks && kid ? find_key(ks, kid) : NULL; }
+
 void bg_keyset_on_unknown_kid(struct bg_keyset *ks, void (*fn)(void *ctx), void *ctx)
 {
   ks->refresh = fn;

@@ -47,6 +47,8 @@ bool bg_keyset_add(struct bg_keyset *ks, const char *kid, EVP_PKEY *pkey);
 struct bg_keyset *bg_keyset_from_jwks(const char *json, size_t len);
 json_t *bg_keyset_to_jwks(const struct bg_keyset *ks);
 size_t bg_keyset_count(const struct bg_keyset *ks);
+/* The key of a kid, or NULL. */
+EVP_PKEY *bg_keyset_find(const struct bg_keyset *ks, const char *kid);
 /* Adds src's keys that dst lacks (for a refreshed JWKS); returns how many. */
 size_t bg_keyset_merge(struct bg_keyset *dst, const struct bg_keyset *src);
 /* fn(ctx) runs when a token names a kid the set lacks, before it is refused: the issuer may have
