@@ -479,6 +479,9 @@ bool acct_session_hook(struct bg_request *r)
   if (!ok)
     goto done;
   acct_session_touch(c, r->token.sid, &s, now, now_s);
+  /* the rest works on the result alone: the connection goes back to the pool first */
+  bg_db_release(c);
+  c = NULL;
   /* Authorize on the account's current unit and roles, not the token's copy. */
   json_t *roles = acct_text_array_json(PQgetvalue(res, 0, SESS_ROLES));
   r->token.nroles = 0;
@@ -690,6 +693,8 @@ void acct_h_internal_session(struct bg_request *r)
     struct acct_session s;
     acct_session_read(res, SESS_STATUS, now, &s);
     acct_session_touch(c, sid, &s, now, now_s);
+    bg_db_release(c); /* the reply is built from the result alone */
+    c = NULL;
     char idle[BG_TIME_LEN], expires[BG_TIME_LEN];
     bg_reply_json(r, 200,
                   json_pack("{s:s, s:s, s:b, s:s?, s:s, s:s, s:o, s:s, s:s}", "session_id", sid, "account_id",

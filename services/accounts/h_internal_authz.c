@@ -42,6 +42,8 @@ void acct_h_internal_authz(struct bg_request *r)
   struct acct_session s;
   acct_session_read(res, SITEM_STATUS, now, &s);
   acct_session_touch(c, sid, &s, now, now_s);
+  bg_db_release(c); /* the reply is built from the result alone */
+  c = NULL;
   /* the grant's status on the bureau's date; dates compare as YYYY-MM-DD text */
   json_t *grant;
   if (PQgetisnull(res, 0, SITEM_GRANT_ID)) {
