@@ -72,14 +72,8 @@ const struct bg_db_stmt acct_stmts[] = {
                    " WHERE c.id = $1 AND c.account_id = $2 RETURNING c.status"},
   {"certs_disable_account", "UPDATE certificates SET status = 'disabled', disabled_at = $2"
                             " WHERE account_id = $1 AND status = 'active'"},
-  /* login: cert id, cert status, then the account */
-  {"cert_login_lookup", "SELECT c.id, c.status, " ACOLS " FROM certificates c JOIN accounts a ON a.id = c.account_id"
-                        " WHERE c.fingerprint_sha256 = $1"},
-  /* challenges: consumed atomically; a second use finds used_at set */
+  /* challenges: issued here, consumed atomically by login_begin */
   {"challenge_insert", "INSERT INTO challenges (id, nonce, created_at, expires_at) VALUES ($1, $2, $3, $4)"},
-  {"challenge_consume", "UPDATE challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2"
-                        " RETURNING nonce"},
-  {"challenge_state", "SELECT used_at IS NOT NULL, expires_at <= $2 FROM challenges WHERE id = $1"},
   {"challenge_purge", "DELETE FROM challenges WHERE expires_at < $1::timestamptz - interval '1 hour'"},
   /* A login's first round trip ($1 challenge, $2 now, $3 certificate fingerprint or NULL, $4
    * client address, $5 start of the throttling window): the challenge consumed (one nonce,
@@ -124,18 +118,9 @@ const struct bg_db_stmt acct_stmts[] = {
   {"login_failed",
    "WITH f AS (INSERT INTO login_failures (fingerprint, client_addr, code, at) VALUES ($1, $2, $3, $4))"
    " INSERT INTO outbox (event_id, event) VALUES ($5::uuid, $6::jsonb)"},
-  /* throttling: failures for a certificate and for an address within the window */
-  {"failures_count", "SELECT (SELECT count(*) FROM login_failures WHERE fingerprint = $1 AND at > $3),"
-                     " (SELECT " TS("min(at)") " FROM login_failures WHERE fingerprint = $1 AND at > $3),"
-                     " (SELECT count(*) FROM login_failures WHERE client_addr = $2 AND at > $3),"
-                     " (SELECT " TS("min(at)") " FROM login_failures WHERE client_addr = $2 AND at > $3)"},
-  {"failure_insert", "INSERT INTO login_failures (fingerprint, client_addr, code, at) VALUES ($1, $2, $3, $4)"},
+  /* failures older than any throttling window */
   {"failures_purge", "DELETE FROM login_failures WHERE at < $1::timestamptz - interval '1 day'"},
   /* sessions */
-  {"session_supersede", "UPDATE sessions SET ended_at = $2, end_reason = 'superseded'"
-                        " WHERE account_id = $1 AND ended_at IS NULL RETURNING id"},
-  {"session_insert", "INSERT INTO sessions (id, account_id, certificate_id, created_at, last_seen_at, expires_at,"
-                     " client_addr) VALUES ($1, $2, $3, $4, $4, $5, $6)"},
   /* One read per authenticated request: the session, its account and unit, as plain columns
    * (SESS_* in acct.h). Read-only and without expressions: PostgreSQL's executor start-up is
    * most of the cost of a small query, and every column expression or data-modifying CTE adds
