@@ -33,14 +33,16 @@ extern const size_t acct_nstmts;
  * full_id: include the unmasked national ID (only for the holder and the administrator). */
 json_t *acct_account_json(PGresult *res, int row, int c0, bool full_id);
 json_t *acct_unit_json(PGresult *res, int row, int c0);
+/* A unit as Unit JSON (new reference), read once per process: units never change. NULL when
+ * it cannot be read. */
+json_t *acct_unit_cached(struct bg_dbc *c, const char *unit_id);
 json_t *acct_cert_json(PGresult *res, int row);
 
 /* Columns of the session_check statement (SESS_*; session_item shares the first six). */
 enum {
   SESS_ACCOUNT_ID, SESS_END_REASON, SESS_ENDED_AT, SESS_CREATED_AT, SESS_LAST_SEEN_AT, SESS_EXPIRES_AT,
   SESS_NAME, SESS_NATIONAL_ID, SESS_UNIT_ID, SESS_TITLE, SESS_ROLES, SESS_PHONE, SESS_EMAIL, SESS_EGOV,
-  SESS_STATUS, SESS_A_CREATED_AT, SESS_A_UPDATED_AT, SESS_U_CODE, SESS_U_NAME, SESS_U_KIND, SESS_U_PARENT,
-  SESS_U_CREATED_AT,
+  SESS_STATUS, SESS_A_CREATED_AT, SESS_A_UPDATED_AT,
 };
 /* A session row read at `now`: reason is NULL when it is live, else "ended",
  * "account-inactive", "expired" or "idle" (checked in that order). */

@@ -5,6 +5,7 @@
 #include "bligate/idempotency.h"
 #include "bligate/twid.h"
 #include "bligate/util.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,11 +127,12 @@ const struct bg_db_stmt acct_stmts[] = {
    * most of the cost of a small query, and every column expression or data-modifying CTE adds
    * to it. Liveness and times are worked out in C; last_seen is moved by session_touch, at
    * most every 5 s per session. */
+  /* The unit of GET /v1/auth/me comes from acct_unit_cached: units never change once created
+   * (no endpoint or statement updates them), so the join is not repeated per request. */
   {"session_check",
    "SELECT s.account_id, s.end_reason, s.ended_at, s.created_at, s.last_seen_at, s.expires_at, a.name,"
    " a.national_id, a.unit_id, a.title, a.roles, a.phone, a.email, a.egov_account, a.status, a.created_at,"
-   " a.updated_at, u.code, u.name, u.kind, u.parent_id, u.created_at"
-   " FROM sessions s JOIN accounts a ON a.id = s.account_id JOIN units u ON u.id = a.unit_id WHERE s.id = $1"},
+   " a.updated_at FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1"},
   {"session_end", "UPDATE sessions SET ended_at = $3, end_reason = $2 WHERE id = $1 AND ended_at IS NULL"
                   " RETURNING account_id"},
   {"session_touch", "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND ended_at IS NULL AND last_seen_at < $2"},
@@ -231,6 +233,41 @@ json_t *acct_account_json(PGresult *res, int row, int c0, bool full_id)
   if (full_id)
     json_object_set_new(o, "national_id", json_string(nid));
   return o;
+}
+
+/* Units by id, as Unit JSON. A unit row is written once (unit_insert) and never updated, so
+ * an entry never goes stale; the table is small (the bureau's units), the cache is bounded. */
+#define UNIT_CACHE 512
+static struct {
+  char id[BG_UUID_LEN];
+  json_t *unit;
+} unit_cache[UNIT_CACHE];
+static int unit_cache_n;
+static pthread_mutex_t unit_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+json_t *acct_unit_cached(struct bg_dbc *c, const char *unit_id)
+{
+  json_t *unit = NULL;
+  pthread_mutex_lock(&unit_cache_mu);
+  for (int i = 0; i < unit_cache_n && !unit; i++)
+    if (strcmp(unit_cache[i].id, unit_id) == 0)
+      unit = json_incref(unit_cache[i].unit);
+  pthread_mutex_unlock(&unit_cache_mu);
+  if (unit)
+    return unit;
+  const char *p[] = {unit_id};
+  PGresult *res = bg_dbc_exec(c, "unit_get", 1, p, NULL);
+  if (res && PQntuples(res) == 1 && strlen(unit_id) < BG_UUID_LEN) {
+    unit = acct_unit_json(res, 0, 0);
+    pthread_mutex_lock(&unit_cache_mu);
+    if (unit_cache_n < UNIT_CACHE) {
+      memcpy(unit_cache[unit_cache_n].id, unit_id, strlen(unit_id) + 1);
+      unit_cache[unit_cache_n++].unit = json_incref(unit);
+    }
+    pthread_mutex_unlock(&unit_cache_mu);
+  }
+  PQclear(res);
+  return unit;
 }
 
 json_t *acct_unit_json(PGresult *res, int row, int c0)

@@ -424,18 +424,6 @@ static json_t *me_account_json(PGresult *res, json_t *roles)
   return o;
 }
 
-static json_t *me_unit_json(PGresult *res)
-{
-  json_t *o = json_object();
-  json_object_set_new(o, "id", json_string(PQgetvalue(res, 0, SESS_UNIT_ID)));
-  json_object_set_new(o, "code", json_string(PQgetvalue(res, 0, SESS_U_CODE)));
-  json_object_set_new(o, "name", json_string(PQgetvalue(res, 0, SESS_U_NAME)));
-  json_object_set_new(o, "kind", json_string(PQgetvalue(res, 0, SESS_U_KIND)));
-  json_object_set_new(o, "parent_id", str_or_null(res, SESS_U_PARENT));
-  json_object_set_new(o, "created_at", time_json(res, SESS_U_CREATED_AT));
-  return o;
-}
-
 bool acct_session_hook(struct bg_request *r)
 {
   struct bg_dbc *c = bg_db_for(r, acct.db);
@@ -479,6 +467,12 @@ bool acct_session_hook(struct bg_request *r)
   if (!ok)
     goto done;
   acct_session_touch(c, r->token.sid, &s, now, now_s);
+  json_t *unit = NULL;
+  if (r->route->handler == acct_h_me && !(unit = acct_unit_cached(c, PQgetvalue(res, 0, SESS_UNIT_ID)))) {
+    bg_db_failed(r, c);
+    ok = false;
+    goto done;
+  }
   /* the rest works on the result alone: the connection goes back to the pool first */
   bg_db_release(c);
   c = NULL;
@@ -497,9 +491,9 @@ bool acct_session_hook(struct bg_request *r)
                            bg_time_fmt(s.last_seen + acct.idle_ttl, idle), "expires_at",
                            bg_time_fmt(s.expires, expires));
   /* the account and its unit, read in the same round trip, for the handler that shows them */
-  if (r->route->handler == acct_h_me) {
+  if (unit) {
     json_object_set_new(r->auth_info, "account", me_account_json(res, roles));
-    json_object_set_new(r->auth_info, "unit", me_unit_json(res));
+    json_object_set_new(r->auth_info, "unit", unit);
   }
   json_decref(roles);
 done:

@@ -975,7 +975,9 @@ struct bg_server *bg_server_start(const struct bg_server_cfg *cfg)
 #else
   size_t stack = 256u << 10;
 #endif
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  /* poll(), not select(): a connection thread waits on one socket, and select() would both
+   * scan a descriptor bitmap on every wait and fail past descriptor 1023. */
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
   struct MHD_OptionItem tls[5];
   bg_tls_mhd_options(&s->cfg, &flags, tls);
   s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
