@@ -369,7 +369,7 @@ struct bg_shipper *bg_shipper_start_env(const char *service, const char *schema,
     .batch = (int)bg_cfg_long("BLIGATE_OUTBOX_BATCH", 200, 1, 1000),
     .poll_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_POLL_MS", 1000, 10, 60000),
     .max_backoff_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_MAX_BACKOFF_MS", 2000, 10, 300000),
-    .gather_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_GATHER_MS", 20, 0, 1000),
+    .gather_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_GATHER_MS", 50, 0, 1000),
   };
   return bg_shipper_start(&cfg);
 }

@@ -6,7 +6,7 @@
  * backlog is a metric. New rows wake it: a commit in this process that wrote outbox rows
  * (db.h's outbox hook), a NOTIFY on bligate_outbox_<schema> where the schema has a notify
  * trigger (workflow's outbox does; accounts dropped its own in 0005), else the poll. After a
- * wake-up it gathers for gather_ms (BLIGATE_OUTBOX_GATHER_MS, default 20) so that a busy
+ * wake-up it gathers for gather_ms (BLIGATE_OUTBOX_GATHER_MS, default 50) so that a busy
  * service sends one batch per interval instead of one per transaction; a flush ships at once. */
 #ifndef BLIGATE_SHIPPER_H
 #define BLIGATE_SHIPPER_H
