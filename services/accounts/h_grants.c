@@ -109,6 +109,52 @@ struct reason_body {
   const char *reason;
 };
 
+/* Suspends every current grant of the account in one transaction with its grants.suspended
+ * event (the account row locked against a concurrent approval or change of unit). The event is
+ * written when something was suspended, or always when always_event. Returns the suspended
+ * items, or NULL after replying (404, or the database's problem). */
+static json_t *suspend_with_event(struct bg_request *r, const char *id, const char *reason,
+                                  const char *corrective_action_id, bool always_event)
+{
+  struct bg_dbc *c = bg_db_for(r, acct.db);
+  if (!c)
+    return NULL;
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  const char *p[] = {id};
+  PGresult *acc = NULL;
+  json_t *items = NULL;
+  if (!bg_dbc_begin(c) || !(acc = bg_dbc_exec(c, "account_lock", 1, p, NULL)))
+    goto failed;
+  if (PQntuples(acc) == 0) {
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_NOT_FOUND, "no such account");
+    goto done;
+  }
+  if (!(items = acct_suspend_grants(c, id, reason, now_s)))
+    goto failed;
+  if (always_event || json_array_size(items) > 0) {
+    json_t *ev = bg_event_new(r, "grants.suspended", "account", id, "success");
+    json_t *d = json_object_get(ev, "details");
+    json_object_set_new(d, "reason", json_string(reason));
+    if (corrective_action_id)
+      json_object_set_new(d, "corrective_action_id", json_string(corrective_action_id));
+    json_object_set(d, "items", items);
+    if (!bg_outbox_add(c, ev))
+      goto failed;
+  }
+  if (bg_dbc_commit(c))
+    goto done;
+failed:
+  json_decref(items);
+  items = NULL;
+  bg_db_failed(r, c);
+done:
+  PQclear(acc);
+  bg_db_release(c);
+  return items;
+}
+
 void acct_h_accounts_suspend(struct bg_request *r)
 {
   static const struct bg_field spec[] = {
@@ -123,41 +169,10 @@ void acct_h_accounts_suspend(struct bg_request *r)
   struct reason_body b = {0};
   if (!bg_json_parse(r, r->json, spec, &b))
     return;
-  struct bg_dbc *c = bg_db_for(r, acct.db);
-  if (!c)
-    return;
-  char now_s[BG_TIME_LEN];
-  bg_time_fmt(bg_now(), now_s);
-  const char *p[] = {id};
-  PGresult *acc = NULL;
-  json_t *items = NULL;
-  if (!bg_dbc_begin(c) || !(acc = bg_dbc_exec(c, "account_get", 1, p, NULL))) {
-    bg_db_failed(r, c);
-    goto done;
-  }
-  if (PQntuples(acc) == 0) {
-    bg_dbc_rollback(c);
-    bg_reply_problem(r, BG_P_NOT_FOUND, "no such account");
-    goto done;
-  }
-  if (!(items = acct_suspend_grants(c, id, b.reason, now_s))) {
-    bg_db_failed(r, c);
-    goto done;
-  }
-  json_t *ev = bg_event_new(r, "grants.suspended", "account", id, "success");
-  json_object_set_new(json_object_get(ev, "details"), "reason", json_string(b.reason));
-  json_object_set(json_object_get(ev, "details"), "items", items);
-  if (!bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
-    bg_db_failed(r, c);
-    goto done;
-  }
-  bg_db_release(c);
-  c = NULL;
-  reply_grants(r, id, false);
-done:
+  json_t *items = suspend_with_event(r, id, b.reason, NULL, true);
+  if (items)
+    reply_grants(r, id, false);
   json_decref(items);
-  PQclear(acc);
-  bg_db_release(c);
 }
 
 struct corrective_body {
@@ -180,50 +195,12 @@ void acct_h_internal_grants_suspend(struct bg_request *r)
   struct corrective_body b = {0};
   if (!bg_json_parse(r, r->json, spec, &b))
     return;
-  struct bg_dbc *c = bg_db_for(r, acct.db);
-  if (!c)
-    return;
-  char now_s[BG_TIME_LEN];
-  bg_time_fmt(bg_now(), now_s);
-  const char *p[] = {id};
-  PGresult *acc = NULL;
-  json_t *items = NULL;
-  /* account_lock serialises this with a concurrent approval or change of unit of the account */
-  if (!bg_dbc_begin(c) || !(acc = bg_dbc_exec(c, "account_lock", 1, p, NULL))) {
-    bg_db_failed(r, c);
-    goto done;
-  }
-  if (PQntuples(acc) == 0) {
-    bg_dbc_rollback(c);
-    bg_reply_problem(r, BG_P_NOT_FOUND, "no such account");
-    goto done;
-  }
-  if (!(items = acct_suspend_grants(c, id, b.reason, now_s))) {
-    bg_db_failed(r, c);
-    goto done;
-  }
-  size_t n = json_array_size(items);
-  if (n > 0) {
-    json_t *ev = bg_event_new(r, "grants.suspended", "account", id, "success");
-    json_t *d = json_object_get(ev, "details");
-    json_object_set_new(d, "reason", json_string(b.reason));
-    json_object_set_new(d, "corrective_action_id", json_string(b.corrective_action_id));
-    json_object_set(d, "items", items);
-    if (!bg_outbox_add(c, ev)) {
-      bg_db_failed(r, c);
-      goto done;
-    }
-  }
-  if (!bg_dbc_commit(c)) {
-    bg_db_failed(r, c);
-    goto done;
-  }
-  bg_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:O}", "account_id", id, "corrective_action_id",
-                                  b.corrective_action_id, "count", (json_int_t)n, "items", items));
-done:
+  json_t *items = suspend_with_event(r, id, b.reason, b.corrective_action_id, false);
+  if (items)
+    bg_reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:O}", "account_id", id, "corrective_action_id",
+                                    b.corrective_action_id, "count", (json_int_t)json_array_size(items), "items",
+                                    items));
   json_decref(items);
-  PQclear(acc);
-  bg_db_release(c);
 }
 
 struct handover_body {
