@@ -98,26 +98,6 @@ json_t *prx_query_json(PGresult *res, int row, const json_t *doc)
   return j;
 }
 
-/* bytea as PostgreSQL's text form: \x and hex */
-static unsigned char *unhex_bytea(const char *s, size_t *len)
-{
-  if (strncmp(s, "\\x", 2) != 0)
-    return NULL;
-  s += 2;
-  size_t n = strlen(s) / 2;
-  unsigned char *out = malloc(n ? n : 1);
-  for (size_t i = 0; out && i < n; i++) {
-    unsigned v;
-    if (sscanf(s + 2 * i, "%2x", &v) != 1) {
-      free(out);
-      return NULL;
-    }
-    out[i] = (unsigned char)v;
-  }
-  *len = n;
-  return out;
-}
-
 json_t *prx_read_result(struct bg_request *r, PGresult *res, int row, const char *role, const char *ext_app_id,
                         json_t *events)
 {
@@ -126,9 +106,9 @@ json_t *prx_read_result(struct bg_request *r, PGresult *res, int row, const char
   if (strcmp(PQgetvalue(res, row, Q_STATE), "succeeded") != 0)
     return prx_query_json(res, row, NULL);
   size_t len = 0;
-  unsigned char *sealed = unhex_bytea(PQgetvalue(res, row, Q_SEALED), &len);
+  unsigned char *sealed = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, Q_SEALED), &len);
   json_t *doc = sealed ? prx_open(id, PQgetvalue(res, row, Q_ITEM), PQgetvalue(res, row, Q_KID), sealed, len) : NULL;
-  free(sealed);
+  PQfreemem(sealed);
   if (!doc)
     return NULL;
   json_t *ev = bg_event_new(r, "bli_query.viewed", "bli_query", id, "success");
