@@ -326,16 +326,3 @@ bool wf_uuid_query(struct bg_request *r, const char *name, const char **out)
   return true;
 }
 
-bool wf_page_params(struct bg_request *r, int *limit, char ts[], size_t tslen, char id[], size_t idlen,
-                    const char **cursor, char lim[16])
-{
-  if (!bg_req_limit(r, limit))
-    return false;
-  *cursor = bg_req_query(r, "cursor");
-  if (*cursor && !bg_cursor_parse(*cursor, ts, tslen, id, idlen)) {
-    bg_reply_problem(r, BG_P_BAD_CURSOR, NULL);
-    return false;
-  }
-  snprintf(lim, 16, "%d", *limit + 1);
-  return true;
-}

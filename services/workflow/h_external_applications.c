@@ -200,10 +200,10 @@ static const char *const states[] = {"submitted", "endorsed", "not_endorsed", "a
 
 void wf_h_apps_list(struct bg_request *r)
 {
-  int limit;
-  char ts[BG_TIME_LEN], cid[BG_UUID_LEN], lim[16], now_s[BG_TIME_LEN];
-  const char *cur, *target, *applicant_unit, *from, *to, *state = bg_req_query(r, "state");
-  if (!wf_page_params(r, &limit, ts, sizeof ts, cid, sizeof cid, &cur, lim) ||
+  struct bg_page_req pg;
+  char now_s[BG_TIME_LEN];
+  const char *target, *applicant_unit, *from, *to, *state = bg_req_query(r, "state");
+  if (!bg_req_page(r, &pg) ||
       !wf_uuid_query(r, "target_unit_id", &target) || !wf_uuid_query(r, "applicant_unit_id", &applicant_unit) ||
       !wf_date_filters(r, &from, &to))
     return;
@@ -221,12 +221,12 @@ void wf_h_apps_list(struct bg_request *r)
     return;
   const char *p[] = {wf_is_overseer(r) ? "true" : "false", r->token.unit[0] ? r->token.unit : NULL,
                      reviewer ? "true" : "false", r->token.sub, state, target, applicant_unit, from, to,
-                     cur ? ts : NULL, cur ? cid : NULL, now_s, lim};
+                     pg.after_ts, pg.after_id, now_s, pg.lim};
   PGresult *res = bg_dbc_exec(c, "ea_list", 13, p, NULL);
   if (!res)
     bg_db_failed(r, c);
   else
-    bg_reply_json(r, 200, bg_page(res, limit, EA_CREATED, EA_ID, list_row, NULL));
+    bg_reply_json(r, 200, bg_page(res, pg.limit, EA_CREATED, EA_ID, list_row, NULL));
   PQclear(res);
   bg_db_release(c);
 }

@@ -246,10 +246,10 @@ static const char *const states[] = {"pending", "approved", "rejected", "cancell
 
 void wf_h_requests_list(struct bg_request *r)
 {
-  int limit;
-  char ts[BG_TIME_LEN], cid[BG_UUID_LEN], lim[16], now_s[BG_TIME_LEN];
-  const char *cur, *unit, *querier, *requester, *from, *to, *state = bg_req_query(r, "state");
-  if (!wf_page_params(r, &limit, ts, sizeof ts, cid, sizeof cid, &cur, lim) || !wf_uuid_query(r, "unit_id", &unit) ||
+  struct bg_page_req pg;
+  char now_s[BG_TIME_LEN];
+  const char *unit, *querier, *requester, *from, *to, *state = bg_req_query(r, "state");
+  if (!bg_req_page(r, &pg) || !wf_uuid_query(r, "unit_id", &unit) ||
       !wf_uuid_query(r, "querier_id", &querier) || !wf_uuid_query(r, "requester_id", &requester) ||
       !wf_date_filters(r, &from, &to))
     return;
@@ -274,12 +274,12 @@ void wf_h_requests_list(struct bg_request *r)
   /* an integration client sees its unit's requests and is nobody on them */
   const char *p[] = {all ? "true" : "false", client_of[0] ? "00000000-0000-0000-0000-000000000000" : r->token.sub,
                      client_of[0] ? client_of : unit_scope && r->token.unit[0] ? r->token.unit : NULL,
-                     state, unit, querier, requester, from, to, cur ? ts : NULL, cur ? cid : NULL, lim, now_s};
+                     state, unit, querier, requester, from, to, pg.after_ts, pg.after_id, pg.lim, now_s};
   PGresult *res = bg_dbc_exec(c, "qr_list", 13, p, NULL);
   if (!res)
     bg_db_failed(r, c);
   else
-    bg_reply_json(r, 200, bg_page(res, limit, QR_CREATED, QR_ID, list_row, NULL));
+    bg_reply_json(r, 200, bg_page(res, pg.limit, QR_CREATED, QR_ID, list_row, NULL));
   PQclear(res);
   bg_db_release(c);
 }

@@ -125,9 +125,6 @@ bool wf_is_overseer(struct bg_request *r);
 bool wf_date_filters(struct bg_request *r, const char **from, const char **to);
 /* Parses a UUID query parameter (NULL when absent); replies and returns false when malformed. */
 bool wf_uuid_query(struct bg_request *r, const char *name, const char **out);
-/* Parses limit and cursor; replies and returns false when malformed. */
-bool wf_page_params(struct bg_request *r, int *limit, char ts[], size_t tslen, char id[], size_t idlen,
-                    const char **cursor, char lim[16]);
 
 /* handlers */
 void wf_h_legal_bases_list(struct bg_request *r);
