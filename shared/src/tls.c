@@ -6,7 +6,10 @@
 #include "bligate/http.h"
 #include <gnutls/gnutls.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 static char *pem_of(const char *var, const char *path)
 {
@@ -45,11 +48,42 @@ size_t bg_tls_mhd_options(const struct bg_server_cfg *cfg, unsigned *flags, stru
   return n;
 }
 
+/* The chain check costs an ECDSA verification and an ASN.1 parse per certificate; on a kept-alive
+ * connection it was most of the sandbox's CPU per request. libmicrohttpd serves each connection
+ * on its own thread, so the thread remembers the session and leaf certificate it verified last and
+ * repeats the check only for another session, another certificate (a renegotiation) or after
+ * REVERIFY_US, when the certificate may have expired meanwhile. */
+#define REVERIFY_US (60 * 1000000LL)
+
+static _Thread_local struct {
+  gnutls_session_t session;
+  unsigned char der[4096];
+  unsigned len;
+  int64_t at_us;
+} verified;
+
 bool bg_tls_peer_verified(struct MHD_Connection *conn)
 {
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
   gnutls_session_t session = ci ? (gnutls_session_t)ci->tls_session : NULL;
   unsigned int status = 0, npeers = 0;
-  return session && gnutls_certificate_get_peers(session, &npeers) && npeers > 0 &&
-         gnutls_certificate_verify_peers2(session, &status) == GNUTLS_E_SUCCESS && status == 0;
+  const gnutls_datum_t *peers = session ? gnutls_certificate_get_peers(session, &npeers) : NULL;
+  if (!peers || npeers == 0)
+    return false;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+  if (verified.session == session && verified.len == peers[0].size && now_us - verified.at_us < REVERIFY_US &&
+      memcmp(verified.der, peers[0].data, peers[0].size) == 0)
+    return true;
+  verified.session = NULL;
+  if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status != 0)
+    return false;
+  if (peers[0].size <= sizeof verified.der) {
+    memcpy(verified.der, peers[0].data, peers[0].size);
+    verified.len = peers[0].size;
+    verified.session = session;
+    verified.at_us = now_us;
+  }
+  return true;
 }
