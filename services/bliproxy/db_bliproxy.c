@@ -19,10 +19,11 @@ const struct bg_db_stmt prx_stmts[] = {
                " unit_id, requester_id, external_application_id, applicant_id, subject_id, subject_hmac,"
                " subject_masked, item, state, created_at, retention_until)"
                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $16)"},
-  /* the outcome, and the synchronously appended event marked as shipped ($7) */
+  /* the outcome, and the synchronously appended event marked as shipped ($7); the record comes
+   * back for the reply, saving a read */
   {"q_succeeded", "WITH e AS (UPDATE outbox SET shipped_at = $6 WHERE event_id = $7::uuid AND shipped_at IS NULL)"
-                  " UPDATE queries SET state = 'succeeded', found = $2, retrieved_at = $3, key_id = $4, sealed = $5"
-                  " WHERE id = $1 AND state = 'pending'"},
+                  " UPDATE queries q SET state = 'succeeded', found = $2, retrieved_at = $3, key_id = $4, sealed = $5"
+                  " WHERE q.id = $1 AND q.state = 'pending' RETURNING " QCOLS},
   {"q_failed", "WITH e AS (INSERT INTO outbox (event_id, event) VALUES ($4::uuid, $5::jsonb))"
                " UPDATE queries SET state = 'failed', error_code = $2, released = $3 WHERE id = $1 AND state = 'pending'"},
   {"q_get", "SELECT " QCOLS " FROM queries q WHERE q.id = $1"},

@@ -175,21 +175,14 @@ void prx_h_query_post(struct bg_request *r)
   char got_s[BG_TIME_LEN];
   bg_time_fmt(bg_now(), got_s);
   const char *ps[] = {qid, up == PRX_UP_OK ? "true" : "false", got_s, kid, sealed_hex, got_s, str(ev, "id")};
-  bool stored = sealed_hex && bg_dbc_run(c, "q_succeeded", 7, ps, NULL);
+  PGresult *res = sealed_hex ? bg_dbc_exec(c, "q_succeeded", 7, ps, NULL) : NULL;
   free(sealed);
   free(sealed_hex);
-  if (!stored) {
-    /* BLI answered but the result could not be kept: nothing is released that is not on record */
-    json_decref(doc);
-    fail_query(r, c, qid, use, BG_P_DB_UNAVAILABLE, "the result could not be stored");
-    goto done_ev;
-  }
-  const char *pg[] = {qid};
-  PGresult *res = bg_dbc_exec(c, "q_get", 1, pg, NULL);
   if (!res || PQntuples(res) != 1) {
+    /* BLI answered but the result could not be kept: nothing is released that is not on record */
     PQclear(res);
     json_decref(doc);
-    bg_db_failed(r, c);
+    fail_query(r, c, qid, use, BG_P_DB_UNAVAILABLE, "the result could not be stored");
     goto done_ev;
   }
   json_t *out = prx_query_json(res, 0, doc);
