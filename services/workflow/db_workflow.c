@@ -52,6 +52,13 @@
   " AND (" from "::date IS NULL OR " col " >= (" from "::date)::timestamp AT TIME ZONE 'Asia/Taipei')"     \
   " AND (" to "::date IS NULL OR " col " < (" to "::date + 1)::timestamp AT TIME ZONE 'Asia/Taipei')"
 
+/* Round trip 1 of a consume (see qc_check_* below); match picks the subject by id or HMAC. */
+#define QC_CHECK(match)                                                                                     \
+  "SELECT " QRCOLS_NOUSAGE("$2") ", s.id, s.name, s.id_masked, s.id_enc, s.id_hmac, $4::text = ANY (s.items),"  \
+  " u.used < u.max_uses" QRFROM                                                                             \
+  " LEFT JOIN query_request_subjects s ON s.request_id = q.id AND " match                                  \
+  " LEFT JOIN query_request_uses u ON u.subject_id = s.id AND u.item = $4::text WHERE q.id = $1"
+
 const struct bg_db_stmt wf_stmts[] = {
   BG_OUTBOX_STMT,
   BG_IDEM_STMTS,
@@ -102,19 +109,36 @@ const struct bg_db_stmt wf_stmts[] = {
   {"qr_cancel", "UPDATE query_requests SET state = 'cancelled', cancelled_by = $2, cancelled_at = $3, cancel_reason = $4,"
                 " updated_at = $3 WHERE id = $1 AND state IN ('pending', 'approved') RETURNING id"},
   {"qr_used", "SELECT COALESCE(sum(used), 0) FROM query_request_uses WHERE request_id = $1"},
-  /* consumption */
-  {"qs_by_id", "SELECT s.id, s.name, s.id_masked, s.id_enc, s.id_hmac, array_to_json(s.items)"
-               " FROM query_request_subjects s WHERE s.request_id = $1 AND s.id = $2"},
-  {"qs_by_hmac", "SELECT s.id, s.name, s.id_masked, s.id_enc, s.id_hmac, array_to_json(s.items)"
-                 " FROM query_request_subjects s WHERE s.request_id = $1 AND s.id_hmac = $2"},
-  /* the one atomic step: concurrent takers of the last use queue on the row, and the
-   * second re-reads used < max_uses after the first commits */
-  {"qu_take", "UPDATE query_request_uses SET used = used + 1 WHERE subject_id = $1 AND item = $2 AND used < max_uses"
-              " RETURNING used, max_uses"},
+  /* consumption (h_consume.c): two round trips for the proxy's per-query consume.
+   * Round trip 1 (qc_check_*, autocommit, no lock) reads everything a refusal or the reply
+   * needs in one go: the request, the subject named by id or by HMAC (NULLs when it is not on
+   * the request), whether the item is on the subject, and whether a use of it is left. It is
+   * only advice: round trip 2 decides. $1 request, $2 now, $3 subject id or HMAC, $4 item. */
+  {"qc_check_by_id", QC_CHECK("s.id = $3::uuid")},
+  {"qc_check_by_hmac", QC_CHECK("s.id_hmac = $3::text")},
+  /* Round trip 2, one statement and so atomic by itself (in autocommit, or inside the linked
+   * request's transaction): take the use, record the consumption and its event, or do none
+   * of them. The request is re-checked here under FOR SHARE, because round trip 1 held no
+   * lock: a cancel or a decision that committed since then is seen (the lock waits for the
+   * writer and re-reads the row under read committed), and one that comes later waits until
+   * this statement's transaction ends -- the same exclusion the whole-transaction FOR SHARE
+   * gave before. Racing takers of the last use queue on the uses row, and the second re-reads
+   * used < max_uses after the first commits: exactly one gets the row. used and max_uses are
+   * known only after the UPDATE, so they go into the event ($9, with its id $8) here.
+   * $1 request, $2 subject, $3 item, $4 querier, $5 now, $6 consumption id, $7 client. */
+  {"qc_take",
+   "WITH q AS (SELECT q.id FROM query_requests q WHERE q.id = $1::uuid AND q.state = 'approved'"
+   "  AND q.valid_until > $5::timestamptz AND q.querier_id = $4::uuid FOR SHARE),"
+   " u AS (UPDATE query_request_uses u SET used = u.used + 1 FROM q"
+   "  WHERE u.subject_id = $2::uuid AND u.item = $3::text AND u.request_id = q.id AND u.used < u.max_uses"
+   "  RETURNING u.used, u.max_uses),"
+   " c AS (INSERT INTO query_request_consumptions (id, request_id, subject_id, item, querier_id, client_id,"
+   "  consumed_at) SELECT $6::uuid, $1::uuid, $2::uuid, $3::text, $4::uuid, $7::text, $5::timestamptz FROM u),"
+   " e AS (INSERT INTO outbox (event_id, event) SELECT $8::uuid, jsonb_set(jsonb_set($9::jsonb,"
+   "  '{details,used}', to_jsonb(u.used)), '{details,max_uses}', to_jsonb(u.max_uses)) FROM u)"
+   " SELECT used, max_uses FROM u"},
   {"qu_give_back", "UPDATE query_request_uses SET used = used - 1 WHERE subject_id = $1 AND item = $2 AND used > 0"
                    " RETURNING used, max_uses"},
-  {"qc_insert", "INSERT INTO query_request_consumptions (id, request_id, subject_id, item, querier_id, client_id,"
-                " consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"},
   {"qc_lock", "SELECT c.id, c.subject_id, c.item, c.querier_id, " TS("c.released_at") ", s.id_hmac, s.id_masked"
               " FROM query_request_consumptions c JOIN query_request_subjects s ON s.id = c.subject_id"
               " WHERE c.id = $1 AND c.request_id = $2 FOR UPDATE OF c"},

@@ -16,17 +16,6 @@ struct consume_body {
   const char *querier_id, *subject_id, *national_id, *item;
 };
 
-static bool item_listed(const char *items_json, const char *item)
-{
-  json_t *a = json_loads(items_json, 0, NULL);
-  bool found = false;
-  size_t i;
-  json_t *v;
-  json_array_foreach(a, i, v) found |= json_is_string(v) && !strcmp(json_string_value(v), item);
-  json_decref(a);
-  return found;
-}
-
 static json_t *subject_event(PGresult *s, int hmac_col, int mask_col)
 {
   return json_pack("{s:s, s:s}", "id_hmac", PQgetvalue(s, 0, hmac_col), "id_masked", PQgetvalue(s, 0, mask_col));
@@ -65,6 +54,54 @@ static bool follow_completion(struct bg_request *r, struct bg_dbc *c, const char
   return ok;
 }
 
+/* Columns of qc_check_* after the request's (QRCOLS_NOUSAGE): the subject (NULL when it is
+ * not on the request), whether the item is on it, and whether a use of it is left. */
+enum { QC_SUBJECT = QR_UPDATED + 1, QC_NAME, QC_MASKED, QC_ENC, QC_HMAC, QC_ITEM_LISTED, QC_USE_LEFT };
+
+/* Round trip 1: the request, the subject and the use, without a lock (it only advises). */
+static PGresult *consume_check(struct bg_dbc *c, const char *id, const char *now_s, const struct consume_body *b,
+                               const char *hmac)
+{
+  const char *p[] = {id, now_s, b->subject_id ? b->subject_id : hmac, b->item};
+  return bg_dbc_exec(c, b->subject_id ? "qc_check_by_id" : "qc_check_by_hmac", 4, p, NULL);
+}
+
+/* The refusals, in this order, each with its own code; BG_P__COUNT when none applies. */
+static enum bg_problem consume_refusal(PGresult *q, const char *querier_id)
+{
+  if (PQntuples(q) == 0)
+    return BG_P_NOT_FOUND;
+  const char *state = PQgetvalue(q, 0, QR_STATE);
+  if (!strcmp(state, "expired"))
+    return BG_P_REQUEST_EXPIRED;
+  if (strcmp(state, "approved") != 0)
+    return BG_P_REQUEST_NOT_APPROVED;
+  if (strcmp(PQgetvalue(q, 0, QR_QUERIER), querier_id) != 0)
+    return BG_P_NOT_REQUEST_QUERIER;
+  if (PQgetisnull(q, 0, QC_SUBJECT))
+    return BG_P_SUBJECT_NOT_ON_REQUEST;
+  if (strcmp(PQgetvalue(q, 0, QC_ITEM_LISTED), "t") != 0)
+    return BG_P_ITEM_NOT_ON_REQUEST;
+  if (strcmp(PQgetvalue(q, 0, QC_USE_LEFT), "t") != 0)
+    return BG_P_USES_EXHAUSTED;
+  return BG_P__COUNT;
+}
+
+static void reply_refusal(struct bg_request *r, enum bg_problem refuse, PGresult *q)
+{
+  if (refuse == BG_P_NOT_FOUND)
+    bg_reply_problem(r, refuse, "no such query request");
+  else if (refuse == BG_P_REQUEST_EXPIRED || refuse == BG_P_REQUEST_NOT_APPROVED)
+    bg_reply_problem(r, refuse, "the request is %s", PQgetvalue(q, 0, QR_STATE));
+  else
+    bg_reply_problem(r, refuse, NULL);
+}
+
+/* Called by bliproxy before every BLI query, so it is kept to two round trips (it was seven,
+ * in a transaction, and the largest share of workflow's database time): round trip 1 reads
+ * and refuses, round trip 2 (qc_take) takes the use, records the consumption and the event in
+ * one statement that re-checks the request itself. A request linked to a Form 3 application
+ * also closes (or reopens) the application, so there qc_take runs in a transaction with that. */
 void wf_h_consume(struct bg_request *r)
 {
   static const struct bg_field spec[] = {
@@ -95,92 +132,69 @@ void wf_h_consume(struct bg_request *r)
   char now_s[BG_TIME_LEN], cid[BG_UUID_LEN];
   bg_time_fmt(bg_now(), now_s);
   bg_uuid_v4(cid);
-  const char *p[] = {id, now_s};
-  PGresult *q = NULL, *s = NULL, *u = NULL, *a = NULL;
-  char *nid = NULL;
-  if (!bg_dbc_begin(c) || !(q = bg_dbc_exec(c, "qr_share", 2, p, NULL)))
+  PGresult *q = NULL, *u = NULL, *a = NULL;
+  json_t *purpose = NULL;
+  char *nid = NULL, *evtext = NULL;
+  if (!(q = consume_check(c, id, now_s, &b, hmac)))
     goto failed;
-  /* refusals, in this order, each with its own code */
-  enum bg_problem refuse = BG_P__COUNT;
-  const char *state = PQntuples(q) ? PQgetvalue(q, 0, QR_STATE) : "";
-  if (PQntuples(q) == 0)
-    refuse = BG_P_NOT_FOUND;
-  else if (!strcmp(state, "expired"))
-    refuse = BG_P_REQUEST_EXPIRED;
-  else if (strcmp(state, "approved") != 0)
-    refuse = BG_P_REQUEST_NOT_APPROVED;
-  else if (strcmp(PQgetvalue(q, 0, QR_QUERIER), b.querier_id) != 0)
-    refuse = BG_P_NOT_REQUEST_QUERIER;
-  if (refuse == BG_P__COUNT) {
-    const char *ps[] = {id, b.subject_id ? b.subject_id : hmac};
-    if (!(s = bg_dbc_exec(c, b.subject_id ? "qs_by_id" : "qs_by_hmac", 2, ps, NULL)))
-      goto failed;
-    if (PQntuples(s) == 0)
-      refuse = BG_P_SUBJECT_NOT_ON_REQUEST;
-    else if (!item_listed(PQgetvalue(s, 0, 5), b.item))
-      refuse = BG_P_ITEM_NOT_ON_REQUEST;
-  }
-  if (refuse == BG_P__COUNT) {
-    /* the one atomic step: of racing takers of the last use, exactly one gets the row */
-    const char *pu[] = {PQgetvalue(s, 0, 0), b.item};
-    if (!(u = bg_dbc_exec(c, "qu_take", 2, pu, NULL)))
-      goto failed;
-    if (PQntuples(u) == 0)
-      refuse = BG_P_USES_EXHAUSTED;
-  }
+  enum bg_problem refuse = consume_refusal(q, b.querier_id);
   if (refuse != BG_P__COUNT) {
-    bg_dbc_rollback(c);
-    if (refuse == BG_P_NOT_FOUND)
-      bg_reply_problem(r, refuse, "no such query request");
-    else if (refuse == BG_P_REQUEST_EXPIRED || refuse == BG_P_REQUEST_NOT_APPROVED)
-      bg_reply_problem(r, refuse, "the request is %s", state);
-    else
-      bg_reply_problem(r, refuse, NULL);
+    reply_refusal(r, refuse, q);
     goto done;
   }
-  const char *client = r->token.sub + (strncmp(r->token.sub, "client:", 7) ? 0 : 7);
-  const char *pc[] = {cid, id, PQgetvalue(s, 0, 0), b.item, b.querier_id, client, now_s};
-  if (!bg_dbc_run(c, "qc_insert", 7, pc, NULL))
-    goto failed;
-  long used = 0, max = 0;
-  bg_parse_long(PQgetvalue(u, 0, 0), 0, 100, &used);
-  bg_parse_long(PQgetvalue(u, 0, 1), 0, 100, &max);
-  json_t *purpose = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s}", "form", "F2", "registration_no",
-                              PQgetvalue(q, 0, QR_NO), "legal_basis", "id", PQgetvalue(q, 0, QR_LB_ID), "code",
-                              PQgetvalue(q, 0, QR_LB_CODE), "law_name", PQgetvalue(q, 0, QR_LB_NAME), "article",
-                              PQgetvalue(q, 0, QR_ARTICLE), "case_reference", PQgetvalue(q, 0, QR_CASE));
+  /* the proxy needs the number itself to ask BLI; opened before the use is taken, so that an
+   * ID that does not open takes nothing */
+  if (!(nid = wf_open(PQgetvalue(q, 0, QC_ENC), PQgetvalue(q, 0, QC_HMAC)))) {
+    bg_reply_problem(r, BG_P_INTERNAL, "the subject's ID could not be read");
+    goto done;
+  }
+  purpose = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s}", "form", "F2", "registration_no",
+                      PQgetvalue(q, 0, QR_NO), "legal_basis", "id", PQgetvalue(q, 0, QR_LB_ID), "code",
+                      PQgetvalue(q, 0, QR_LB_CODE), "law_name", PQgetvalue(q, 0, QR_LB_NAME), "article",
+                      PQgetvalue(q, 0, QR_ARTICLE), "case_reference", PQgetvalue(q, 0, QR_CASE));
+  /* details.used and details.max_uses are added by qc_take, which alone knows them */
   json_t *ev = bg_event_new(r, "query_request.use_consumed", "query_request", id, "success");
-  json_object_set_new(ev, "subject", subject_event(s, 4, 2));
+  json_object_set_new(ev, "subject", json_pack("{s:s, s:s}", "id_hmac", PQgetvalue(q, 0, QC_HMAC), "id_masked",
+                                               PQgetvalue(q, 0, QC_MASKED)));
   json_object_set(ev, "purpose", purpose);
   json_t *d = json_object_get(ev, "details");
   json_object_set_new(d, "consumption_id", json_string(cid));
   json_object_set_new(d, "querier_id", json_string(b.querier_id));
   json_object_set_new(d, "item", json_string(b.item));
-  json_object_set_new(d, "used", json_integer(used));
-  json_object_set_new(d, "max_uses", json_integer(max));
-  bool linked = !PQgetisnull(q, 0, QR_EXTERNAL);
-  if (!bg_outbox_add(c, ev) || (linked && !follow_completion(r, c, id, now_s))) {
-    json_decref(purpose);
+  char evid[BG_UUID_LEN];
+  snprintf(evid, sizeof evid, "%s", json_string_value(json_object_get(ev, "id")));
+  evtext = bg_json_dump(ev);
+  json_decref(ev);
+  if (!evtext)
     goto failed;
-  }
-  /* the proxy needs the number itself to ask BLI */
-  if (!(nid = wf_open(PQgetvalue(s, 0, 3), PQgetvalue(s, 0, 4)))) {
-    json_decref(purpose);
-    bg_dbc_rollback(c);
-    bg_reply_problem(r, BG_P_INTERNAL, "the subject's ID could not be read");
+  bool linked = !PQgetisnull(q, 0, QR_EXTERNAL);
+  const char *client = r->token.sub + (strncmp(r->token.sub, "client:", 7) ? 0 : 7);
+  const char *pt[] = {id, PQgetvalue(q, 0, QC_SUBJECT), b.item, b.querier_id, now_s, cid, client, evid, evtext};
+  if ((linked && !bg_dbc_begin(c)) || !(u = bg_dbc_exec(c, "qc_take", 9, pt, NULL)))
+    goto failed;
+  if (PQntuples(u) == 0) {
+    /* Nothing was written. Why: the request changed since round trip 1 (cancelled, decided
+     * otherwise, expired, another querier), else the last use went to a racing taker. */
+    if (linked)
+      bg_dbc_rollback(c);
+    PQclear(q);
+    if (!(q = consume_check(c, id, now_s, &b, hmac)))
+      goto failed;
+    refuse = consume_refusal(q, b.querier_id);
+    reply_refusal(r, refuse == BG_P__COUNT ? BG_P_USES_EXHAUSTED : refuse, q);
     goto done;
   }
+  /* qc_take wrote an outbox row by itself: the shipper is woken (after the commit, when linked) */
+  bg_dbc_outbox_written(c);
   /* the proxy shows the result again to the requester and, for Form 3, the applicant */
   const char *ext = linked ? PQgetvalue(q, 0, QR_EXTERNAL) : NULL;
   const char *pa[] = {ext};
-  if (ext && !(a = bg_dbc_exec(c, "ea_applicant", 1, pa, NULL))) {
-    json_decref(purpose);
+  if (linked && !(follow_completion(r, c, id, now_s) && (a = bg_dbc_exec(c, "ea_applicant", 1, pa, NULL)) &&
+                  bg_dbc_commit(c)))
     goto failed;
-  }
-  if (!bg_dbc_commit(c)) {
-    json_decref(purpose);
-    goto failed;
-  }
+  long used = 0, max = 0;
+  bg_parse_long(PQgetvalue(u, 0, 0), 0, 100, &used);
+  bg_parse_long(PQgetvalue(u, 0, 1), 0, 100, &max);
   const struct bg_bli_item *it = bg_bli_item(b.item);
   json_t *parties = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}", "unit_id", PQgetvalue(q, 0, QR_UNIT),
                               "querier_name", PQgetvalue(q, 0, QR_QUERIER_NAME), "requester_id",
@@ -188,13 +202,14 @@ void wf_h_consume(struct bg_request *r)
                               "external_application_id", ext, "applicant_id",
                               a && PQntuples(a) == 1 ? PQgetvalue(a, 0, 0) : NULL);
   bg_reply_json(r, 200,
-                json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s?, s:I, s:I, s:I, s:s, s:o, s:o}",
+                json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s?, s:I, s:I, s:I, s:s, s:O, s:o}",
                           "consumption_id", cid, "request_id", id, "registration_no", PQgetvalue(q, 0, QR_NO),
-                          "querier_id", b.querier_id, "subject", "id", PQgetvalue(s, 0, 0), "name",
-                          PQgetvalue(s, 0, 1), "national_id", nid, "national_id_masked", PQgetvalue(s, 0, 2), "item",
-                          b.item, "item_name_zh", it ? it->name_zh : NULL, "used", (json_int_t)used, "max_uses",
-                          (json_int_t)max, "remaining", (json_int_t)(max - used), "valid_until",
-                          PQgetvalue(q, 0, QR_VALID_UNTIL), "purpose", purpose, "parties", parties));
+                          "querier_id", b.querier_id, "subject", "id", PQgetvalue(q, 0, QC_SUBJECT), "name",
+                          PQgetvalue(q, 0, QC_NAME), "national_id", nid, "national_id_masked",
+                          PQgetvalue(q, 0, QC_MASKED), "item", b.item, "item_name_zh", it ? it->name_zh : NULL,
+                          "used", (json_int_t)used, "max_uses", (json_int_t)max, "remaining",
+                          (json_int_t)(max - used), "valid_until", PQgetvalue(q, 0, QR_VALID_UNTIL), "purpose",
+                          purpose, "parties", parties));
   goto done;
 failed:
   bg_db_failed(r, c);
@@ -203,8 +218,9 @@ done:
     memset(nid, 0, strlen(nid));
     free(nid);
   }
+  free(evtext);
+  json_decref(purpose);
   PQclear(q);
-  PQclear(s);
   PQclear(u);
   PQclear(a);
   bg_db_release(c);
