@@ -19,6 +19,9 @@ const struct bg_db_stmt aud_stmts[] = {
    * become a scan of the whole log, under the writer's lock. */
   {"aud_known", "SELECT e.event_id::text, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($1::uuid[]) AS q(id)"
                 " JOIN events e ON e.event_id = q.id"},
+  /* the perfect subtrees an append completes, three parallel arrays (hash as hex) */
+  {"aud_nodes", "INSERT INTO nodes (level, idx, hash) SELECT l, i, decode(h, 'hex')"
+                " FROM unnest($1::smallint[], $2::bigint[], $3::text[]) AS t(l, i, h)"},
   {"aud_update_state", "UPDATE log_state SET tree_size = $1, root_hash = decode($2, 'hex'), frontier = decode($3, 'hex')"
                        " WHERE id = 1"},
   /* Perfect subtree hashes for a proof: leaves from events, the levels above from nodes. */
@@ -206,35 +209,61 @@ static bool copy_in(struct bg_dbc *c, const char *sql, const struct sbuf *b)
   return ok;
 }
 
-#define COPY_NODES "COPY nodes (level, idx, hash) FROM STDIN"
+/* Each perfect subtree an append completes, into three array literals for aud_nodes. */
+struct node_arrays {
+  struct sbuf level, idx, hash;
+  size_t n;
+};
 
-/* Each perfect subtree an append completes, as a row of COPY_NODES. */
 static void collect_node(void *ctx, unsigned level, uint64_t index, const unsigned char h[AUD_HASH_LEN])
 {
-  struct sbuf *b = ctx;
-  char row[48 + 2 * AUD_HASH_LEN];
-  int n = snprintf(row, sizeof row, "%u\t%" PRIu64 "\t\\\\x", level, index);
-  aud_hash_hex(h, row + n);
-  sb_add(b, row);
-  sb_add(b, "\n");
+  struct node_arrays *a = ctx;
+  char num[24], hex[2 * AUD_HASH_LEN + 1];
+  const char *sep = a->n++ ? "," : "{";
+  snprintf(num, sizeof num, "%u", level);
+  sb_add(&a->level, sep);
+  sb_add(&a->level, num);
+  snprintf(num, sizeof num, "%" PRIu64, index);
+  sb_add(&a->idx, sep);
+  sb_add(&a->idx, num);
+  aud_hash_hex(h, hex);
+  sb_add(&a->hash, sep);
+  sb_add(&a->hash, hex);
 }
 
-/* The append itself, inside the caller's transaction on c; false on a failure or a conflict
- * (the caller rolls back). */
-bool aud_append_in_tx(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
+/* The append, on c; false on a failure or a conflict (the caller rolls back). With own_tx it
+ * opens and commits its own transaction, the BEGIN sent with the first statements and the
+ * COMMIT with the last: four round trips in all (lock and lookup, COPY's two, the nodes and
+ * state), where one by one they were nine. */
+static bool append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict, bool own_tx)
 {
   *conflict = false;
-  PGresult *res = NULL;
   struct sbuf ids = {.ok = true};
-  struct sbuf nodes = {.ok = true};
+  struct node_arrays nodes = {.level.ok = true, .idx.ok = true, .hash.ok = true};
   struct sbuf records = {.ok = true};
   bool ok = false;
+  struct bg_pipe first[3] = {{.sql = "BEGIN"}, {.stmt = "aud_lock"}, {.stmt = "aud_known", .nparams = 1}};
+  struct bg_pipe *lock = &first[1], *known = &first[2];
+
+  /* Which ids are on the log already (and with which bytes)? Asked right after the lock is
+   * taken, so no other writer's append can come between. */
+  sb_add(&ids, "{");
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      sb_add(&ids, ",");
+    sb_add(&ids, e[i].event_id);
+  }
+  sb_add(&ids, "}");
+  if (!ids.ok)
+    goto out;
+  const char *pk[] = {ids.p};
+  known->params = pk;
   /* The single writer: everything below happens while this row is locked. */
-  if (!(res = bg_dbc_exec(c, "aud_lock", 0, NULL, NULL)) || PQntuples(res) != 1)
+  if (!bg_dbc_pipeline(c, own_tx ? first : first + 1, own_tx ? 3 : 2) || PQntuples(lock->res) != 1)
     goto out;
   struct aud_frontier f;
-  long long size_ll = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-  const char *fhex = PQgetvalue(res, 0, 1);
+  long long size_ll = strtoll(PQgetvalue(lock->res, 0, 0), NULL, 10);
+  const char *fhex = PQgetvalue(lock->res, 0, 1);
   size_t hexlen = strlen(fhex), flen = hexlen / 2;
   unsigned char fbytes[AUD_MAX_LEVELS * AUD_HASH_LEN];
   if (size_ll < 0 || flen > sizeof fbytes || hexlen % (2 * AUD_HASH_LEN))
@@ -250,22 +279,8 @@ bool aud_append_in_tx(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *con
     bg_error("log_state.frontier does not fit tree_size %lld", size_ll);
     goto out;
   }
-  PQclear(res);
-  res = NULL;
 
-  /* Which ids are on the log already (and with which bytes)? */
-  sb_add(&ids, "{");
-  for (size_t i = 0; i < n; i++) {
-    if (i)
-      sb_add(&ids, ",");
-    sb_add(&ids, e[i].event_id);
-  }
-  sb_add(&ids, "}");
-  if (!ids.ok)
-    goto out;
-  const char *pk[] = {ids.p};
-  if (!(res = bg_dbc_exec(c, "aud_known", 1, pk, NULL)))
-    goto out;
+  PGresult *res = known->res;
   for (size_t i = 0; i < n; i++) {
     e[i].status = AUD_APPENDED;
     e[i].dup_of = -1;
@@ -287,8 +302,6 @@ bool aud_append_in_tx(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *con
     if (e[i].status == AUD_CONFLICT)
       *conflict = true;
   }
-  PQclear(res);
-  res = NULL;
   if (*conflict)
     goto out;
 
@@ -306,41 +319,58 @@ bool aud_append_in_tx(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *con
   for (size_t i = 0; i < n; i++)
     if (e[i].dup_of >= 0)
       e[i].index = e[e[i].dup_of].index;
+  struct bg_pipe last[3];
+  size_t nlast = 0;
+  char *front_hex = NULL;
+  char root_hex[2 * AUD_HASH_LEN + 1], size_s[24];
+  const char *pn[3], *ps[3];
   if (added) {
-    if (!records.ok || !nodes.ok || !copy_in(c, COPY_EVENTS, &records) ||
-        (nodes.len && !copy_in(c, COPY_NODES, &nodes)))
+    if (!records.ok || !copy_in(c, COPY_EVENTS, &records))
+      goto out;
+    sb_add(&nodes.level, "}");
+    sb_add(&nodes.idx, "}");
+    sb_add(&nodes.hash, "}");
+    if (!nodes.level.ok || !nodes.idx.ok || !nodes.hash.ok)
       goto out;
     unsigned char root[AUD_HASH_LEN], fb[AUD_MAX_LEVELS * AUD_HASH_LEN];
-    char root_hex[2 * AUD_HASH_LEN + 1], size_s[24];
     aud_frontier_root(&f, root);
     aud_hash_hex(root, root_hex);
     size_t fl = aud_frontier_bytes(&f, fb, sizeof fb);
-    char *front_hex = malloc(2 * fl + 1);
-    if (!front_hex)
+    if (!(front_hex = malloc(2 * fl + 1)))
       goto out;
     bg_hex(fb, fl, front_hex);
     snprintf(size_s, sizeof size_s, "%" PRIu64, f.size);
-    const char *ps[] = {size_s, root_hex, front_hex};
-    bool sok = bg_dbc_run(c, "aud_update_state", 3, ps, NULL);
-    free(front_hex);
-    if (!sok)
-      goto out;
+    pn[0] = nodes.level.p, pn[1] = nodes.idx.p, pn[2] = nodes.hash.p;
+    ps[0] = size_s, ps[1] = root_hex, ps[2] = front_hex;
+    if (nodes.n)
+      last[nlast++] = (struct bg_pipe){.stmt = "aud_nodes", .nparams = 3, .params = pn};
+    last[nlast++] = (struct bg_pipe){.stmt = "aud_update_state", .nparams = 3, .params = ps};
   }
-  ok = true;
+  if (own_tx)
+    last[nlast++] = (struct bg_pipe){.sql = "COMMIT"};
+  ok = !nlast || bg_dbc_pipeline(c, last, nlast);
+  for (size_t i = 0; i < nlast; i++)
+    PQclear(last[i].res);
+  free(front_hex);
 out:
-  PQclear(res);
+  for (size_t i = 0; i < 3; i++)
+    PQclear(first[i].res);
   free(ids.p);
-  free(nodes.p);
+  free(nodes.level.p);
+  free(nodes.idx.p);
+  free(nodes.hash.p);
   free(records.p);
   return ok;
 }
 
+bool aud_append_in_tx(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
+{
+  return append(c, e, n, conflict, false);
+}
+
 bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict)
 {
-  *conflict = false;
-  if (!bg_dbc_begin(c))
-    return false;
-  bool ok = aud_append_in_tx(c, e, n, conflict) && bg_dbc_commit(c);
+  bool ok = append(c, e, n, conflict, true);
   if (!ok && c->in_tx)
     bg_dbc_rollback(c);
   return ok;

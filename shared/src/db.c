@@ -262,6 +262,65 @@ void bg_dbc_rollback(struct bg_dbc *c)
   c->outbox_written = false;
 }
 
+bool bg_dbc_pipeline(struct bg_dbc *c, struct bg_pipe *steps, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    steps[i].res = NULL;
+  if (PQenterPipelineMode(c->pg) != 1) {
+    bg_error("pipeline: %s", PQerrorMessage(c->pg));
+    return false;
+  }
+  bool sent = true;
+  for (size_t i = 0; sent && i < n; i++)
+    sent = steps[i].stmt ? PQsendQueryPrepared(c->pg, steps[i].stmt, steps[i].nparams, steps[i].params, NULL, NULL,
+                                               0) == 1
+                         : PQsendQueryParams(c->pg, steps[i].sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
+  if (!sent || PQpipelineSync(c->pg) != 1) {
+    /* what was sent cannot be told apart from what was not: the connection is not reused */
+    bg_error("pipeline: sending failed: %s", PQerrorMessage(c->pg));
+    c->broken = true;
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < n; i++) {
+    PGresult *res = PQgetResult(c->pg), *more;
+    while (res && (more = PQgetResult(c->pg))) /* each step's results end with a NULL */
+      PQclear(more);
+    const char *what = steps[i].stmt ? steps[i].stmt : steps[i].sql;
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+      steps[i].res = res;
+      if (!steps[i].stmt && !strcmp(steps[i].sql, "BEGIN"))
+        c->in_tx = true;
+      if (steps[i].stmt && !strcmp(steps[i].stmt, "bg_outbox_add"))
+        bg_dbc_outbox_written(c);
+      if (!steps[i].stmt && !strcmp(steps[i].sql, "COMMIT")) {
+        c->in_tx = false;
+        if (c->outbox_written && outbox_hook)
+          outbox_hook();
+        c->outbox_written = false;
+      }
+      continue;
+    }
+    if (ok && st != PGRES_PIPELINE_ABORTED) {
+      const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+      if (!state || strncmp(state, "23", 2) != 0)
+        bg_error("statement %s failed: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+    }
+    ok = false;
+    PQclear(res);
+  }
+  PGresult *sync = PQgetResult(c->pg);
+  if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+    c->broken = true;
+  PQclear(sync);
+  if (PQexitPipelineMode(c->pg) != 1)
+    c->broken = true;
+  if (PQstatus(c->pg) != CONNECTION_OK)
+    c->broken = true;
+  return ok && !c->broken;
+}
+
 /* ---- migrations ---- */
 
 static PGresult *exec_params(PGconn *pg, const char *sql, int n, const char *const *params)

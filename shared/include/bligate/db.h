@@ -53,6 +53,22 @@ bool bg_dbc_begin(struct bg_dbc *c);
 bool bg_dbc_commit(struct bg_dbc *c);
 void bg_dbc_rollback(struct bg_dbc *c);
 
+/* Several statements in one round trip (libpq's pipeline mode): each step is a prepared
+ * statement (stmt, with its text params) or a parameterless command (sql: BEGIN, COMMIT).
+ * The server runs them in order and stops at the first failure; the later steps are skipped.
+ * A BEGIN step opens the transaction as bg_dbc_begin does and a COMMIT step ends it as
+ * bg_dbc_commit does (outbox hook included). True when every step succeeded; each step's res
+ * is its result or NULL (the caller clears them). A failure after BEGIN leaves the
+ * transaction open for the caller's rollback. */
+struct bg_pipe {
+  const char *stmt;
+  const char *sql;
+  int nparams;
+  const char *const *params;
+  PGresult *res;
+};
+bool bg_dbc_pipeline(struct bg_dbc *c, struct bg_pipe *steps, size_t n);
+
 /* The outbox shipper's wake-up (shipper.h), so that events are shipped soon after they are
  * committed without a NOTIFY per transaction: fn runs after a commit that wrote outbox rows.
  * bg_outbox_add (events.h) marks its connection itself; a statement that inserts into the
