@@ -61,7 +61,8 @@ int main(int argc, char **argv)
   if (!srv)
     return 1;
   /* every change's event goes from the outbox to the audit log; audit may start later or be
-   * away for a while: the shipper backs off and the outbox keeps the events */
+   * away for a while: the shipper backs off and the outbox keeps the events. As for accounts,
+   * new rows wake it in-process (db.h's outbox hook) rather than by NOTIFY (dropped in 0002). */
   struct bg_shipper *shipper = bg_shipper_start_env("workflow", "workflow", wf.svc);
   if (!shipper) {
     bg_error("cannot start the outbox shipper");

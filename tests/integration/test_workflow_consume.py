@@ -69,7 +69,8 @@ class Writer:
 
 CHANGES = {
     # a cancel (qr_cancel) commits between the round trips
-    "cancelled": ("state = 'cancelled', cancelled_at = now(), cancel_reason = 'test'", 409, "request-not-approved"),
+    "cancelled": ("state = 'cancelled', cancelled_by = '{querier1}', cancelled_at = now(), updated_at = now()", 409,
+                  "request-not-approved"),
     # the request names another querier by then
     "querier": ("querier_id = '{querier2}'", 403, "not-request-querier"),
     # its window has closed by then
@@ -85,7 +86,7 @@ def test_a_request_changed_between_the_round_trips_is_not_consumed(change, login
     querier = demo["querier1"]["account_id"]
     setting, status, code = CHANGES[change]
     writer = Writer(stack, "UPDATE workflow.query_requests SET "
-                    + setting.format(querier2=demo["querier2"]["account_id"]) + f" WHERE id = '{req['id']}'")
+                    + setting.format(querier1=querier, querier2=demo["querier2"]["account_id"]) + f" WHERE id = '{req['id']}'")
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as ex:
             pending = ex.submit(proxy.consume, req["id"], querier, "C0101", national_id=nid)
