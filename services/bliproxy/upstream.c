@@ -189,6 +189,7 @@ static long attempt(const char *request_id, const char *body, struct bg_httpc_si
   char ebuf[CURL_ERROR_SIZE] = "";
   curl_easy_setopt(h, CURLOPT_URL, cfg.url);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, cfg.https ? "https" : "http");
+  curl_easy_setopt(h, CURLOPT_PROXY, ""); /* only the configured host: no proxy from the environment */
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_SHARE, share);
