@@ -34,7 +34,6 @@ struct bg_shipper {
   _Atomic bool urgent; /* a flush waits: ship now, no gathering */
   char *db_url, *schema, *audit_url, *service, *events_url;
   struct bg_db *db; /* two connections: the thread's and the flushers' */
-  PGconn *listen;
   int wake_fd;      /* eventfd: stop and flush requests */
   pthread_t thread;
   pthread_mutex_t mu;
@@ -60,35 +59,6 @@ static void drain_wake(struct bg_shipper *s)
   uint64_t v;
   ssize_t n = read(s->wake_fd, &v, sizeof v);
   (void)n;
-}
-
-/* LISTEN on bligate_outbox_<schema>; notifications are only hints, the outbox is re-read
- * after every (re)connect. */
-static void listen_connect(struct bg_shipper *s)
-{
-  if (s->listen && PQstatus(s->listen) == CONNECTION_OK)
-    return;
-  if (s->listen)
-    PQfinish(s->listen);
-  s->listen = PQconnectdb(s->db_url);
-  if (PQstatus(s->listen) != CONNECTION_OK) {
-    PQfinish(s->listen);
-    s->listen = NULL;
-    return;
-  }
-  char chan[96];
-  snprintf(chan, sizeof chan, "bligate_outbox_%s", s->schema);
-  char *ident = PQescapeIdentifier(s->listen, chan, strlen(chan));
-  char sql[160];
-  PGresult *res = NULL;
-  if (ident && bg_fmt(sql, sizeof sql, "LISTEN %s", ident))
-    res = PQexec(s->listen, sql);
-  if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-    PQfinish(s->listen);
-    s->listen = NULL;
-  }
-  PQclear(res);
-  PQfreemem(ident);
 }
 
 /* In-process wake-up after a commit that wrote outbox rows (db.h's outbox hook): only the
@@ -224,32 +194,15 @@ out:
   return rc;
 }
 
-/* Waits for a wake-up (stop, flush, hint), a notification when `notified`, or the timeout.
- * true when woken early. */
-static bool wait_for_work(struct bg_shipper *s, int timeout_ms, bool notified)
+/* Waits for a wake-up (stop, flush, hint) or the timeout; true when woken early. Rows that
+ * another process (a replica) commits are found by the poll: no schema has a NOTIFY trigger on
+ * its outbox any more (it serialised every committing transaction on the notify queue). */
+static bool wait_for_work(struct bg_shipper *s, int timeout_ms)
 {
-  struct pollfd fds[2] = {{.fd = s->wake_fd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
-  int nfds = 1;
-  if (s->listen && notified) {
-    fds[1].fd = PQsocket(s->listen);
-    nfds = fds[1].fd >= 0 ? 2 : 1;
-  }
-  if (poll(fds, (nfds_t)nfds, timeout_ms) <= 0)
+  struct pollfd fd = {.fd = s->wake_fd, .events = POLLIN};
+  if (poll(&fd, 1, timeout_ms) <= 0)
     return false;
-  {
-    if (fds[0].revents)
-      drain_wake(s);
-    if (nfds == 2 && fds[1].revents) {
-      if (!PQconsumeInput(s->listen)) {
-        PQfinish(s->listen); /* reconnected (and LISTENed again) on the next round */
-        s->listen = NULL;
-      } else {
-        PGnotify *nt;
-        while ((nt = PQnotifies(s->listen)))
-          PQfreemem(nt);
-      }
-    }
-  }
+  drain_wake(s);
   return true;
 }
 
@@ -287,7 +240,6 @@ static void *loop(void *arg)
     pthread_mutex_unlock(&s->mu);
     if (!run)
       break;
-    listen_connect(s);
     atomic_store(&s->urgent, false); /* a flush from here on is served by this round or the next */
     int n = ship_batch(s);
     if (n > 0) {
@@ -308,7 +260,7 @@ static void *loop(void *arg)
     }
     backoff = 0;
     if (n < s->cfg.batch) { /* caught up: sleep until something new, then gather */
-      bool woken = atomic_load(&s->hinted) || atomic_load(&s->urgent) || wait_for_work(s, s->cfg.poll_ms, true);
+      bool woken = atomic_load(&s->hinted) || atomic_load(&s->urgent) || wait_for_work(s, s->cfg.poll_ms);
       if (woken)
         pause_ms(s, s->cfg.gather_ms);
     }
@@ -391,8 +343,6 @@ void bg_shipper_stop(struct bg_shipper *s)
     bg_db_set_outbox_hook(NULL);
     current = NULL;
   }
-  if (s->listen)
-    PQfinish(s->listen);
   if (s->wake_fd >= 0)
     close(s->wake_fd);
   bg_db_free(s->db);

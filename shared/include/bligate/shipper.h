@@ -4,8 +4,8 @@
  * acknowledged them. Nothing is lost across restarts of either side: the outbox is the state.
  * While audit is unreachable it backs off (up to max_backoff_ms) and the backlog grows; the
  * backlog is a metric. New rows wake it: a commit in this process that wrote outbox rows
- * (db.h's outbox hook), a NOTIFY on bligate_outbox_<schema> where the schema has a notify
- * trigger (workflow's outbox does; accounts dropped its own in 0005), else the poll. After a
+ * (db.h's outbox hook), else the poll (rows of another replica; no outbox has a NOTIFY trigger
+ * any more: accounts dropped its own in 0005, workflow in 0002). After a
  * wake-up it gathers for gather_ms (BLIGATE_OUTBOX_GATHER_MS, default 50) so that a busy
  * service sends one batch per interval instead of one per transaction; a flush ships at once. */
 #ifndef BLIGATE_SHIPPER_H
