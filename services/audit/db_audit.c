@@ -15,10 +15,6 @@
 const struct bg_db_stmt aud_stmts[] = {
   {"aud_lock", "SELECT tree_size, encode(frontier, 'hex') FROM log_state WHERE id = 1 FOR UPDATE"},
   {"aud_state", "SELECT tree_size, encode(root_hash, 'hex') FROM log_state WHERE id = 1"},
-  /* A join from the ids, not "= ANY": a generic plan for ANY of an array of unknown size can
-   * become a scan of the whole log, under the writer's lock. */
-  {"aud_known", "SELECT e.event_id::text, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($1::uuid[]) AS q(id)"
-                " JOIN events e ON e.event_id = q.id"},
   /* the perfect subtrees an append completes, three parallel arrays (hash as hex) */
   {"aud_nodes", "INSERT INTO nodes (level, idx, hash) SELECT l, i, decode(h, 'hex')"
                 " FROM unnest($1::smallint[], $2::bigint[], $3::text[]) AS t(l, i, h)"},
@@ -80,6 +76,15 @@ bool aud_entry_prepare(struct aud_entry *e, const char *source, const char **why
   e->index = -1;
   return true;
 }
+
+/* Which of a batch's ids are on the log already. Not a prepared statement: a generic plan made
+ * while the log was small (a hash join over a scan of events) stayed cached as the log grew,
+ * until the next ANALYZE, and every append read the whole log under the writer's lock. Sent as
+ * SQL text with its parameter, it is planned for the ids at hand against the log's current
+ * size: an index lookup per id. */
+#define AUD_KNOWN                                                                                                  \
+  "SELECT e.event_id::text, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($1::uuid[]) AS q(id)"                   \
+  " JOIN events e ON e.event_id = q.id"
 
 /* Growable text for array literals. */
 struct sbuf {
@@ -242,7 +247,7 @@ static bool append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *confli
   struct node_arrays nodes = {.level.ok = true, .idx.ok = true, .hash.ok = true};
   struct sbuf records = {.ok = true};
   bool ok = false;
-  struct bg_pipe first[3] = {{.sql = "BEGIN"}, {.stmt = "aud_lock"}, {.stmt = "aud_known", .nparams = 1}};
+  struct bg_pipe first[3] = {{.sql = "BEGIN"}, {.stmt = "aud_lock"}, {.sql = AUD_KNOWN, .nparams = 1}};
   struct bg_pipe *lock = &first[1], *known = &first[2];
 
   /* Which ids are on the log already (and with which bytes)? Asked right after the lock is

@@ -274,7 +274,8 @@ bool bg_dbc_pipeline(struct bg_dbc *c, struct bg_pipe *steps, size_t n)
   for (size_t i = 0; sent && i < n; i++)
     sent = steps[i].stmt ? PQsendQueryPrepared(c->pg, steps[i].stmt, steps[i].nparams, steps[i].params, NULL, NULL,
                                                0) == 1
-                         : PQsendQueryParams(c->pg, steps[i].sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
+                         : PQsendQueryParams(c->pg, steps[i].sql, steps[i].nparams, NULL, steps[i].params, NULL,
+                                             NULL, 0) == 1;
   if (!sent || PQpipelineSync(c->pg) != 1) {
     /* what was sent cannot be told apart from what was not: the connection is not reused */
     bg_error("pipeline: sending failed: %s", PQerrorMessage(c->pg));

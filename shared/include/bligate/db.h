@@ -54,7 +54,8 @@ bool bg_dbc_commit(struct bg_dbc *c);
 void bg_dbc_rollback(struct bg_dbc *c);
 
 /* Several statements in one round trip (libpq's pipeline mode): each step is a prepared
- * statement (stmt, with its text params) or a parameterless command (sql: BEGIN, COMMIT).
+ * statement (stmt, with its text params) or SQL text (sql, with its params if any: BEGIN,
+ * COMMIT, or a statement that must be planned for its actual parameters every time).
  * The server runs them in order and stops at the first failure; the later steps are skipped.
  * A BEGIN step opens the transaction as bg_dbc_begin does and a COMMIT step ends it as
  * bg_dbc_commit does (outbox hook included). True when every step succeeded; each step's res
