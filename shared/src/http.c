@@ -1,6 +1,7 @@
 /* HTTP server on libmicrohttpd (http.h): thread per connection, so handlers may block on
  * libpq and libcurl (PITFALLS.md). Everything common to all endpoints happens here. */
 #include "bligate/http.h"
+#include "bligate/cidr.h"
 #include "bligate/tls.h"
 #include "bligate/clock.h"
 #include "bligate/config.h"
@@ -59,6 +60,8 @@ struct bg_server {
   int nmetric_fns;
   _Atomic int inflight;
   _Atomic bool draining; /* after SIGTERM: responses close their connections */
+  struct bg_cidr proxies[32]; /* BLIGATE_TRUSTED_PROXIES */
+  size_t nproxies;
 };
 
 /* ---------- replies ---------- */
@@ -787,22 +790,10 @@ static void request_free(struct bg_request *r)
 }
 
 /* Is peer one of the gateways whose X-Forwarded-For we believe? Loopback always (the stack's
- * nginx); elsewhere the addresses an operator lists in BLIGATE_TRUSTED_PROXIES. */
-static bool trusted_proxy(const struct bg_server *s, const char *peer, bool loopback)
+ * nginx); elsewhere the addresses and ranges an operator lists in BLIGATE_TRUSTED_PROXIES. */
+static bool trusted_proxy(const struct bg_server *s, const struct sockaddr *peer, bool loopback)
 {
-  if (loopback)
-    return true;
-  const char *list = s->cfg.trusted_proxies;
-  size_t n = strlen(peer);
-  for (const char *p = list; p && *p;) {
-    while (*p == ',' || *p == ' ')
-      p++;
-    size_t len = strcspn(p, ", ");
-    if (len == n && len && strncmp(p, peer, n) == 0)
-      return true;
-    p += len;
-  }
-  return false;
+  return loopback || bg_cidr_match(s->proxies, s->nproxies, peer);
 }
 
 static char *client_address(const struct bg_server *s, struct MHD_Connection *conn)
@@ -823,7 +814,7 @@ static char *client_address(const struct bg_server *s, struct MHD_Connection *co
   }
   /* Behind our gateway the client is the last X-Forwarded-For hop nginx added; from anyone
    * else the header is the client's own claim and is ignored. */
-  const char *xff = trusted_proxy(s, peer, loopback)
+  const char *xff = trusted_proxy(s, ci ? ci->client_addr : NULL, loopback)
                       ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For")
                       : NULL;
   if (xff && *xff) {
@@ -927,6 +918,13 @@ struct bg_server *bg_server_start(const struct bg_server_cfg *cfg)
   s->cfg = *cfg;
   if (!s->cfg.trusted_proxies)
     s->cfg.trusted_proxies = bg_cfg_str("BLIGATE_TRUSTED_PROXIES", "");
+  char why[128];
+  if (!bg_cidr_parse_list(s->cfg.trusted_proxies, s->proxies, sizeof s->proxies / sizeof s->proxies[0],
+                          &s->nproxies, why, sizeof why)) {
+    /* a gateway that is not believed would put its own address on every audit event */
+    fprintf(stderr, "configuration error: BLIGATE_TRUSTED_PROXIES: %s\n", why);
+    exit(2);
+  }
   if (!s->cfg.max_body)
     s->cfg.max_body = 1u << 20;
   if (!s->cfg.max_conns)

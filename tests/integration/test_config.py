@@ -28,6 +28,8 @@ def base_env(stack):
     ("BLIGATE_ACCESS_TOKEN_SECONDS", "0"),
     ("BLIGATE_TEST_CLOCK", "maybe"),
     ("BLIGATE_JWT_KEY_FILE", "/nonexistent/key.pem"),
+    ("BLIGATE_TRUSTED_PROXIES", "gateway"),      # a name: nothing is resolved
+    ("BLIGATE_TRUSTED_PROXIES", "10.0.0.5/8"),   # bits beyond the prefix: a typo, not a range
 ])
 def test_bad_configuration_exits_naming_the_variable(stack, name, value):
     env = base_env(stack)
