@@ -247,3 +247,27 @@ def test_only_variables_the_code_reads(docs):
     for svc in compose["services"].values():
         used |= {k for k in (svc.get("environment") or {}) if k.startswith("BLIGATE_")}
     assert used - known == set(), "set but read by nothing (a typo?)"
+
+
+def test_network_policies_deny_by_default_and_trust_only_what_they_admit(docs):
+    """Only bligate's own pods reach the services, so the pod network may be trusted for
+    X-Forwarded-For (config.yaml); the gateway takes traffic from anywhere; the sandbox only
+    from the proxy."""
+    pols = of_kind(docs, "NetworkPolicy")
+    deny = pols["default-deny-ingress"]["spec"]
+    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"] and "ingress" not in deny
+    services = pols["services-from-bligate"]["spec"]
+    names = services["podSelector"]["matchExpressions"][0]["values"]
+    assert sorted(names) == sorted(s for s in STATELESS if s != "gateway")
+    (rule,) = services["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "bligate"}}}]
+    assert {p["port"] for p in rule["ports"]} == {PORTS[s] for s in names}
+    gw = pols["gateway-from-anywhere"]["spec"]
+    assert gw["ingress"] == [{"ports": [{"port": PORTS["gateway"], "protocol": "TCP"}]}]
+    sbx = pols["bli-sandbox-from-bliproxy"]["spec"]
+    assert sbx["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "bliproxy"}}}]
+    # every pod the services admit carries the label the policy admits by
+    for kind, name, spec, d in pod_specs(docs):
+        assert d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"] == "bligate", name
+    trusted = of_kind(docs, "ConfigMap")["bligate-config"]["data"]["BLIGATE_TRUSTED_PROXIES"]
+    assert "/" in trusted  # a range: gateway pods change address
