@@ -20,11 +20,6 @@ const struct bg_db_stmt aud_stmts[] = {
                 " FROM unnest($1::smallint[], $2::bigint[], $3::text[]) AS t(l, i, h)"},
   {"aud_update_state", "UPDATE log_state SET tree_size = $1, root_hash = decode($2, 'hex'), frontier = decode($3, 'hex')"
                        " WHERE id = 1"},
-  /* Perfect subtree hashes for a proof: leaves from events, the levels above from nodes. */
-  {"aud_hashes", "SELECT 0, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($3::bigint[]) AS l(i)"
-                 " JOIN events e ON e.idx = l.i"
-                 " UNION ALL SELECT n.level, n.idx, encode(n.hash, 'hex') FROM nodes n"
-                 " JOIN unnest($1::smallint[], $2::bigint[]) AS q(l, i) ON n.level = q.l AND n.idx = q.i"},
   {"aud_sth_latest", "SELECT tree_size, encode(root_hash, 'hex'), " TS("timestamp") ", key_id, signature"
                      " FROM tree_heads ORDER BY tree_size DESC LIMIT 1"},
   {"aud_sth_insert", "INSERT INTO tree_heads (tree_size, root_hash, timestamp, key_id, signature)"
@@ -85,6 +80,13 @@ bool aud_entry_prepare(struct aud_entry *e, const char *source, const char **why
 #define AUD_KNOWN                                                                                                  \
   "SELECT e.event_id::text, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($1::uuid[]) AS q(id)"                   \
   " JOIN events e ON e.event_id = q.id"
+
+/* Perfect subtree hashes for a proof: leaves from events, the levels above from nodes. Planned
+ * for each proof, as AUD_KNOWN is and for the same reason. */
+#define AUD_HASHES                                                                                                 \
+  "SELECT 0, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($3::bigint[]) AS l(i) JOIN events e ON e.idx = l.i"    \
+  " UNION ALL SELECT n.level, n.idx, encode(n.hash, 'hex') FROM nodes n"                                          \
+  " JOIN unnest($1::smallint[], $2::bigint[]) AS q(l, i) ON n.level = q.l AND n.idx = q.i"
 
 /* Growable text for array literals. */
 struct sbuf {
@@ -478,7 +480,7 @@ static bool fetch_wanted(struct bg_dbc *c, struct wanted *w)
   bool ok = false;
   if (lv.ok && ix.ok && leaves.ok) {
     const char *p[] = {lv.p, ix.p, leaves.p};
-    PGresult *res = bg_dbc_exec(c, "aud_hashes", 3, p, NULL);
+    PGresult *res = bg_dbc_exec_sql(c, "aud_hashes", AUD_HASHES, 3, p);
     if (res) {
       ok = true;
       for (int row = 0; row < PQntuples(res); row++) {

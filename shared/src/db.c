@@ -193,17 +193,14 @@ bool bg_dbc_ok(PGresult *res)
   return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
-PGresult *bg_dbc_exec(struct bg_dbc *c, const char *stmt, int nparams, const char *const *params, struct bg_dberr *err)
+/* A statement's result, or NULL after logging the error (unless a constraint violation, which
+ * the caller maps) with the details in *err. */
+static PGresult *checked(struct bg_dbc *c, const char *what, PGresult *res, struct bg_dberr *err)
 {
   if (err)
     memset(err, 0, sizeof *err);
-  PGresult *res = PQexecPrepared(c->pg, stmt, nparams, params, NULL, NULL, 0);
-  if (bg_dbc_ok(res)) {
-    /* events.h's BG_OUTBOX_STMT: the shipper is told once the row is committed */
-    if (stmt[0] == 'b' && strcmp(stmt, "bg_outbox_add") == 0)
-      bg_dbc_outbox_written(c);
+  if (bg_dbc_ok(res))
     return res;
-  }
   const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
   if (err && st)
@@ -212,11 +209,26 @@ PGresult *bg_dbc_exec(struct bg_dbc *c, const char *stmt, int nparams, const cha
     snprintf(err->constraint, sizeof err->constraint, "%s", cons);
   /* Constraint violations are expected outcomes the caller maps; log the rest. */
   if (!st || strncmp(st, "23", 2) != 0)
-    bg_error("statement %s failed: %s", stmt, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+    bg_error("statement %s failed: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
   if (PQstatus(c->pg) != CONNECTION_OK)
     c->broken = true;
   PQclear(res);
   return NULL;
+}
+
+PGresult *bg_dbc_exec(struct bg_dbc *c, const char *stmt, int nparams, const char *const *params, struct bg_dberr *err)
+{
+  PGresult *res = checked(c, stmt, PQexecPrepared(c->pg, stmt, nparams, params, NULL, NULL, 0), err);
+  /* events.h's BG_OUTBOX_STMT: the shipper is told once the row is committed */
+  if (res && stmt[0] == 'b' && strcmp(stmt, "bg_outbox_add") == 0)
+    bg_dbc_outbox_written(c);
+  return res;
+}
+
+PGresult *bg_dbc_exec_sql(struct bg_dbc *c, const char *name, const char *sql, int nparams,
+                          const char *const *params)
+{
+  return checked(c, name, PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0), NULL);
 }
 
 bool bg_dbc_run(struct bg_dbc *c, const char *stmt, int nparams, const char *const *params, struct bg_dberr *err)
@@ -287,10 +299,12 @@ bool bg_dbc_pipeline(struct bg_dbc *c, struct bg_pipe *steps, size_t n)
     PGresult *res = PQgetResult(c->pg), *more;
     while (res && (more = PQgetResult(c->pg))) /* each step's results end with a NULL */
       PQclear(more);
-    const char *what = steps[i].stmt ? steps[i].stmt : steps[i].sql;
-    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-      steps[i].res = res;
+    if (res && PQresultStatus(res) == PGRES_PIPELINE_ABORTED) { /* skipped after an earlier failure */
+      PQclear(res);
+      ok = false;
+      continue;
+    }
+    if ((steps[i].res = checked(c, steps[i].stmt ? steps[i].stmt : steps[i].sql, res, NULL))) {
       if (!steps[i].stmt && !strcmp(steps[i].sql, "BEGIN"))
         c->in_tx = true;
       if (steps[i].stmt && !strcmp(steps[i].stmt, "bg_outbox_add"))
@@ -303,13 +317,7 @@ bool bg_dbc_pipeline(struct bg_dbc *c, struct bg_pipe *steps, size_t n)
       }
       continue;
     }
-    if (ok && st != PGRES_PIPELINE_ABORTED) {
-      const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-      if (!state || strncmp(state, "23", 2) != 0)
-        bg_error("statement %s failed: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-    }
     ok = false;
-    PQclear(res);
   }
   PGresult *sync = PQgetResult(c->pg);
   if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)

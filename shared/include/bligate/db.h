@@ -45,6 +45,11 @@ struct bg_dberr {
  * error (logged unless a constraint violation; details in *err if given). */
 PGresult *bg_dbc_exec(struct bg_dbc *c, const char *stmt, int nparams, const char *const *params,
                       struct bg_dberr *err);
+/* SQL text planned for its parameters on every call, for a statement whose cached generic
+ * plan could go wrong as a table grows (an array of ids joined to a large table: a plan made
+ * while the table was small scans it). name is for the log. */
+PGresult *bg_dbc_exec_sql(struct bg_dbc *c, const char *name, const char *sql, int nparams,
+                          const char *const *params);
 /* Runs a prepared statement that returns no rows we need; true on success. */
 bool bg_dbc_run(struct bg_dbc *c, const char *stmt, int nparams, const char *const *params, struct bg_dberr *err);
 /* Convenience: the result's status is OK (command or tuples). */
