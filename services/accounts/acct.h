@@ -17,6 +17,7 @@ struct acct_ctx {
   struct bg_keyset *keys;
   const char *issuer, *audience;
   long access_ttl, idle_ttl, max_ttl, challenge_ttl;
+  long session_retention_days; /* sessions are deleted this long after their absolute expiry */
   long fails_per_cert, fails_per_addr, fail_window;
 };
 

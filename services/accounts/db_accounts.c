@@ -121,6 +121,10 @@ const struct bg_db_stmt acct_stmts[] = {
    " INSERT INTO outbox (event_id, event) VALUES ($5::uuid, $6::jsonb)"},
   /* failures older than any throttling window */
   {"failures_purge", "DELETE FROM login_failures WHERE at < $1::timestamptz - interval '1 day'"},
+  /* sessions past their absolute expiry by the retention ($1 the cutoff), a batch at a time
+   * along their index */
+  {"sessions_purge", "DELETE FROM sessions WHERE id IN"
+                     " (SELECT id FROM sessions WHERE expires_at < $1::timestamptz ORDER BY expires_at LIMIT 1000)"},
   /* sessions */
   /* One read per authenticated request: the session, its account and unit, as plain columns
    * (SESS_* in acct.h). Read-only and without expressions: PostgreSQL's executor start-up is

@@ -65,6 +65,7 @@ static void load_config(void)
   acct.idle_ttl = bg_cfg_long("BLIGATE_SESSION_IDLE_SECONDS", 600, 1, 86400);
   acct.max_ttl = bg_cfg_long("BLIGATE_SESSION_MAX_SECONDS", 28800, 1, 7 * 86400);
   acct.challenge_ttl = bg_cfg_long("BLIGATE_CHALLENGE_SECONDS", 60, 5, 600);
+  acct.session_retention_days = bg_cfg_long("BLIGATE_SESSION_RETENTION_DAYS", 90, 1, 36500);
   acct.fails_per_cert = bg_cfg_long("BLIGATE_LOGIN_FAILS_PER_CERT", 5, 1, 1000000);
   acct.fails_per_addr = bg_cfg_long("BLIGATE_LOGIN_FAILS_PER_ADDR", 100, 1, 100000000);
   acct.fail_window = bg_cfg_long("BLIGATE_LOGIN_FAILS_WINDOW_SECONDS", 900, 1, 86400);

@@ -21,11 +21,17 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* Shipped rows deleted per purge call; a full call is followed by another at once. */
+#define PURGE_ROWS 1000
+#define PURGE_ROWS_S "1000"
+
 static const struct bg_db_stmt ship_stmts[] = {
   {"bg_ship_fetch", "SELECT seq, event::text FROM outbox WHERE shipped_at IS NULL ORDER BY seq LIMIT $1"},
   {"bg_ship_mark", "UPDATE outbox SET shipped_at = $2 WHERE seq = ANY ($1::bigint[]) AND shipped_at IS NULL"},
   {"bg_ship_backlog", "SELECT count(*) FROM outbox WHERE shipped_at IS NULL"},
   {"bg_ship_state", "SELECT shipped_at IS NOT NULL FROM outbox WHERE event_id = $1::uuid"},
+  /* the schema's SECURITY DEFINER function: the runtime role cannot delete rows itself */
+  {"bg_ship_purge", "SELECT outbox_purge($1::timestamptz, " PURGE_ROWS_S ")"},
 };
 
 struct bg_shipper {
@@ -41,8 +47,9 @@ struct bg_shipper {
   uint64_t generation; /* bumped after every delivery */
   bool running;
   _Atomic long long backlog;
-  _Atomic unsigned long long shipped, failures;
+  _Atomic unsigned long long shipped, failures, purges, purged;
   bool failing; /* to log a failure once, not on every retry */
+  time_t next_purge; /* service clock: when shipped rows past retention are next deleted */
 };
 
 static struct bg_shipper *current; /* for the metrics callback */
@@ -225,6 +232,38 @@ static void pause_ms(struct bg_shipper *s, int ms)
   }
 }
 
+/* Deletes rows shipped more than retention_days ago, on the service's clock (so the test clock
+ * moves it too): hourly, at once again after a full batch. Failures only wait for the next hour:
+ * the rows are safe where they are. */
+static void purge_shipped(struct bg_shipper *s)
+{
+  time_t now = bg_now();
+  if (s->next_purge > now + 3600) /* the clock went back: do not wait for it to catch up */
+    s->next_purge = now;
+  if (s->cfg.retention_days <= 0 || now < s->next_purge)
+    return;
+  s->next_purge = now + 3600;
+  struct bg_dbc *c = bg_db_acquire(s->db, 1000);
+  if (!c)
+    return;
+  char cutoff[BG_TIME_LEN];
+  bg_time_fmt(now - (time_t)s->cfg.retention_days * 86400, cutoff);
+  const char *p[] = {cutoff};
+  PGresult *res = bg_dbc_exec(c, "bg_ship_purge", 1, p, NULL);
+  long n = 0;
+  bool ok = res && PQntuples(res) == 1 && bg_parse_long(PQgetvalue(res, 0, 0), 0, PURGE_ROWS, &n);
+  if (ok && n == PURGE_ROWS)
+    s->next_purge = now;
+  if (ok) {
+    atomic_fetch_add(&s->purged, (unsigned long long)n);
+    atomic_fetch_add(&s->purges, 1);
+  }
+  if (n)
+    bg_info("outbox: %ld shipped rows older than %d days deleted", n, s->cfg.retention_days);
+  PQclear(res);
+  bg_db_release(c);
+}
+
 static void *loop(void *arg)
 {
   struct bg_shipper *s = arg;
@@ -260,6 +299,7 @@ static void *loop(void *arg)
     }
     backoff = 0;
     if (n < s->cfg.batch) { /* caught up: sleep until something new, then gather */
+      purge_shipped(s);
       bool woken = atomic_load(&s->hinted) || atomic_load(&s->urgent) || wait_for_work(s, s->cfg.poll_ms);
       if (woken)
         pause_ms(s, s->cfg.gather_ms);
@@ -322,6 +362,7 @@ struct bg_shipper *bg_shipper_start_env(const char *service, const char *schema,
     .poll_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_POLL_MS", 1000, 10, 60000),
     .max_backoff_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_MAX_BACKOFF_MS", 2000, 10, 300000),
     .gather_ms = (int)bg_cfg_long("BLIGATE_OUTBOX_GATHER_MS", 50, 0, 1000),
+    .retention_days = (int)bg_cfg_long("BLIGATE_OUTBOX_RETENTION_DAYS", 30, 0, 36500),
   };
   return bg_shipper_start(&cfg);
 }
@@ -417,7 +458,12 @@ void bg_shipper_metrics(void *ctx, char **buf, size_t *len, size_t *cap)
                     "# HELP bligate_outbox_shipped_total Outbox events delivered to the audit service.\n"
                     "# TYPE bligate_outbox_shipped_total counter\nbligate_outbox_shipped_total{service=\"%s\"} %llu\n"
                     "# HELP bligate_outbox_failures_total Failed deliveries (audit unreachable or refusing).\n"
-                    "# TYPE bligate_outbox_failures_total counter\nbligate_outbox_failures_total{service=\"%s\"} %llu\n",
+                    "# TYPE bligate_outbox_failures_total counter\nbligate_outbox_failures_total{service=\"%s\"} %llu\n"
+                    "# HELP bligate_outbox_purges_total Runs of the purge of shipped rows past retention.\n"
+                    "# TYPE bligate_outbox_purges_total counter\nbligate_outbox_purges_total{service=\"%s\"} %llu\n"
+                    "# HELP bligate_outbox_purged_total Shipped rows deleted after their retention.\n"
+                    "# TYPE bligate_outbox_purged_total counter\nbligate_outbox_purged_total{service=\"%s\"} %llu\n",
                     s->service, atomic_load(&s->backlog), s->service, atomic_load(&s->shipped), s->service,
-                    atomic_load(&s->failures));
+                    atomic_load(&s->failures), s->service, atomic_load(&s->purges), s->service,
+                    atomic_load(&s->purged));
 }

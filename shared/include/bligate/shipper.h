@@ -7,7 +7,9 @@
  * (db.h's outbox hook), else the poll (rows of another replica; no outbox has a NOTIFY trigger
  * any more: accounts dropped its own in 0005, workflow in 0002). After a
  * wake-up it gathers for gather_ms (BLIGATE_OUTBOX_GATHER_MS, default 50) so that a busy
- * service sends one batch per interval instead of one per transaction; a flush ships at once. */
+ * service sends one batch per interval instead of one per transaction; a flush ships at once.
+ * Rows shipped more than retention_days ago are deleted, hourly, through the schema's
+ * outbox_purge function. */
 #ifndef BLIGATE_SHIPPER_H
 #define BLIGATE_SHIPPER_H
 #include <stdbool.h>
@@ -25,6 +27,7 @@ struct bg_shipper_cfg {
   int poll_ms;           /* look for rows at least this often; default 1000 */
   int max_backoff_ms;    /* longest wait between failed deliveries; default 2000 */
   int gather_ms;         /* after new rows wake it, wait this long for more; 0: ship at once */
+  int retention_days;    /* shipped rows older than this are deleted (the schema's outbox_purge); 0: kept */
 };
 
 /* Starts the thread (one per process). NULL when the database pool cannot be set up. */
