@@ -7,16 +7,14 @@ consumers for the last use, and read the event back from the audit log."""
 import concurrent.futures
 import os
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
-import requests
 
 from bli_helpers import wait_on_log
 from conftest import new_national_id, problem
-from workflow_helpers import bases, form2, proxy, sql, subject  # noqa: F401
+from workflow_helpers import bases, form2, proxy, race_consume, sql, subject  # noqa: F401
 
 
 def approved(login, bases, nid, items=("C0101",), max_uses=1):
@@ -113,21 +111,8 @@ def test_racing_for_the_only_use_one_wins_and_one_event_is_logged(login, bases, 
     nid = new_national_id()
     req = approved(login, bases, nid, max_uses=1)
     querier = demo["querier1"]["account_id"]
-    token = proxy.token()
     n = 8
-    barrier = threading.Barrier(n)
-    url = f"{stack['BLIGATE_WORKFLOW_URL']}/internal/query-requests/{req['id']}/consume"
-
-    def take(_):
-        with requests.Session() as s:
-            barrier.wait()
-            return s.post(url, json={"querier_id": querier, "national_id": nid, "item": "C0101"},
-                          headers={"Authorization": "Bearer " + token}, timeout=30)
-    with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        results = list(ex.map(take, range(n)))
-    for r in results:  # each reply checked against the contract
-        for check in proxy.c.on_response:
-            check(r)
+    results = race_consume(proxy, stack, req["id"], querier, nid, n)
     assert sorted(r.status_code for r in results) == [200] + [409] * (n - 1), [r.text for r in results]
     assert {r.json()["code"] for r in results if r.status_code == 409} == {"uses-exhausted"}
     won = next(r.json() for r in results if r.status_code == 200)

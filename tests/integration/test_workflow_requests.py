@@ -7,7 +7,6 @@ the contract."""
 
 import concurrent.futures
 import datetime
-import threading
 import uuid
 
 import pytest
@@ -15,7 +14,7 @@ import requests
 
 from conftest import new_national_id, problem
 from workflow_helpers import (RELEVANCE, audit_source, bases, events_about, form2, grant, person_in, proxy,  # noqa: F401
-                              sql, subject, today, units)
+                              race_consume, sql, subject, today, units)
 
 
 def submit(c, body, status=201):
@@ -277,20 +276,8 @@ def test_racing_consumes_of_the_last_use(login, bases, proxy, demo, stack):
     assert decide(sup, req["id"]).status_code == 200
     querier = demo["querier1"]["account_id"]
     assert proxy.consume(req["id"], querier, "C0101", national_id=nid).status_code == 200  # one use left
-    token = proxy.token()
     n = 12
-    barrier = threading.Barrier(n)
-    url = f"{stack['BLIGATE_WORKFLOW_URL']}/internal/query-requests/{req['id']}/consume"
-
-    def take(_):
-        with requests.Session() as s:
-            barrier.wait()
-            return s.post(url, json={"querier_id": querier, "national_id": nid, "item": "C0101"},
-                          headers={"Authorization": "Bearer " + token}, timeout=30)
-    with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        results = list(ex.map(take, range(n)))
-    for r in results:
-        proxy.c.on_response[0](r) if proxy.c.on_response else None
+    results = race_consume(proxy, stack, req["id"], querier, nid, n)
     codes = sorted(r.status_code for r in results)
     assert codes == [200] + [409] * (n - 1), [r.text for r in results]
     assert {r.json()["code"] for r in results if r.status_code == 409} == {"uses-exhausted"}

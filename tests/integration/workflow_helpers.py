@@ -2,13 +2,16 @@
 proxy's client token for consume/release, people in any unit (D-FENGSHAN has no demo
 account), grants through the Form 1 chain, and the workflow outbox."""
 
+import concurrent.futures
 import datetime
 import json
 import os
 import subprocess
+import threading
 import uuid
 
 import pytest
+import requests
 
 from conftest import devpki, new_national_id
 
@@ -132,3 +135,23 @@ def audit_source(stack, event_id, timeout=15.0):
         if rows or time.monotonic() > deadline:
             return rows[0] if rows else None
         time.sleep(0.1)
+
+
+def race_consume(proxy, stack, request_id, querier, nid, n, item="C0101"):
+    """n callers take a use of (request, nid, item) at the same instant, each on its own
+    connection with the proxy's token; every reply is checked against the contract."""
+    token = proxy.token()
+    barrier = threading.Barrier(n)
+    url = f"{stack['BLIGATE_WORKFLOW_URL']}/internal/query-requests/{request_id}/consume"
+
+    def take(_):
+        with requests.Session() as s:
+            barrier.wait()
+            return s.post(url, json={"querier_id": querier, "national_id": nid, "item": item},
+                          headers={"Authorization": "Bearer " + token}, timeout=30)
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        results = list(ex.map(take, range(n)))
+    for r in results:
+        for check in proxy.c.on_response:
+            check(r)
+    return results
