@@ -6,6 +6,7 @@
 #include "bligate/session.h"
 #include "bligate/svc.h"
 #include "bligate/util.h"
+#include <stdlib.h>
 #include <string.h>
 
 bool prx_check_access(struct bg_request *r, const char *item)
@@ -119,17 +120,46 @@ bool prx_release(struct bg_request *r, const char *request_id, const char *consu
   return st == 200;
 }
 
-bool prx_audit_append(struct bg_request *r, json_t *events)
+/* events_text: a JSON array of events, already serialised */
+static bool audit_append_text(struct bg_request *r, const char *events_text)
 {
   char url[512];
   if (!bg_fmt(url, sizeof url, "%s/internal/events", prx.audit_url))
     return false;
-  json_t *body = json_pack("{s:O}", "events", events);
+  size_t n = strlen(events_text);
+  char *body = malloc(n + 12);
+  if (!body)
+    return false;
+  memcpy(body, "{\"events\":", 10);
+  memcpy(body + 10, events_text, n);
+  memcpy(body + 10 + n, "}", 2);
   json_t *reply = NULL;
-  long st = bg_svc_call(prx.svc, "POST", url, body, r ? r->request_id : NULL, &reply);
-  json_decref(body);
+  long st = bg_svc_call_text(prx.svc, "POST", url, body, r ? r->request_id : NULL, &reply);
+  free(body);
   json_decref(reply);
   if (st != 200)
     bg_log(BG_LOG_ERROR, r ? r->request_id : NULL, "audit answered %ld to an append; no data is released", st);
   return st == 200;
+}
+
+bool prx_audit_append(struct bg_request *r, json_t *events)
+{
+  char *text = json_dumps(events, JSON_COMPACT);
+  bool ok = text && audit_append_text(r, text);
+  free(text);
+  return ok;
+}
+
+bool prx_audit_append_event(struct bg_request *r, const char *event_text)
+{
+  size_t n = strlen(event_text);
+  char *one = malloc(n + 3);
+  if (!one)
+    return false;
+  one[0] = '[';
+  memcpy(one + 1, event_text, n);
+  memcpy(one + 1 + n, "]", 2);
+  bool ok = audit_append_text(r, one);
+  free(one);
+  return ok;
 }

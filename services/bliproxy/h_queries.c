@@ -139,10 +139,7 @@ void prx_h_query_post(struct bg_request *r)
     bg_db_failed(r, c);
     goto done_ev;
   }
-  json_t *batch = json_pack("[O]", ev);
-  bool logged = prx_audit_append(r, batch);
-  json_decref(batch);
-  if (!logged) {
+  if (!prx_audit_append_event(r, ev_text)) {
     fail_query(r, c, qid, use, BG_P_AUDIT_UNAVAILABLE, "the audit log did not acknowledge the query's event");
     goto done_ev;
   }

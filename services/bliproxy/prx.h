@@ -49,6 +49,9 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
 bool prx_release(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason);
 /* Appends events to the audit log now and waits for its acknowledgement (no audit, no data). */
 bool prx_audit_append(struct bg_request *r, json_t *events);
+/* The same for one event already serialised (the text stored with the query record): no
+ * second serialisation on the query path. */
+bool prx_audit_append_event(struct bg_request *r, const char *event_text);
 
 /* upstream.c: the BLI client (mutual TLS, timeouts, retries, circuit breaker, concurrency cap). */
 void prx_upstream_init(void);

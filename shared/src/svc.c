@@ -190,9 +190,17 @@ static void drop_token(struct bg_svc *s, const char *tok)
 long bg_svc_call(struct bg_svc *s, const char *method, const char *url, const json_t *body, const char *request_id,
                  json_t **out)
 {
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  long status = body && !text ? 0 : bg_svc_call_text(s, method, url, text, request_id, out);
+  free(text);
+  return status;
+}
+
+long bg_svc_call_text(struct bg_svc *s, const char *method, const char *url, const char *text,
+                      const char *request_id, json_t **out)
+{
   *out = NULL;
   char tok[4096];
-  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
   long status = 0;
   /* A token the callee refuses (401) is renewed once and the call repeated: the callee may
    * have rotated its keys, or its clock (a stepped system clock, the test clock) may see our
@@ -218,7 +226,6 @@ long bg_svc_call(struct bg_svc *s, const char *method, const char *url, const js
       break;
     drop_token(s, tok);
   }
-  free(text);
   return status;
 }
 

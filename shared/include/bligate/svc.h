@@ -27,6 +27,9 @@ bool bg_svc_token(struct bg_svc *s, char *buf, size_t len);
  * the call failed) and the parsed JSON reply in *out (NULL if none). */
 long bg_svc_call(struct bg_svc *s, const char *method, const char *url, const json_t *body, const char *request_id,
                  json_t **out);
+/* The same with a body already serialised as JSON text (NULL: none), for a caller that has it. */
+long bg_svc_call_text(struct bg_svc *s, const char *method, const char *url, const char *text,
+                      const char *request_id, json_t **out);
 
 /* The keyed hash under which subjects' national IDs are stored and searched (never the ID
  * itself): HMAC-SHA256 with the key from BLIGATE_ID_HMAC_KEY_FILE (hex), as 64 hex chars. */
