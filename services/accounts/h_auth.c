@@ -695,8 +695,9 @@ void acct_h_internal_session(struct bg_request *r)
     c = NULL;
     char idle[BG_TIME_LEN], expires[BG_TIME_LEN];
     bg_reply_json(r, 200,
-                  json_pack("{s:s, s:s, s:b, s:s?, s:s, s:s, s:o, s:s, s:s}", "session_id", sid, "account_id",
-                            s.account_id, "live", s.reason == NULL, "reason", s.reason, "account_status",
+                  json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s, s:s, s:o, s:s, s:s}", "session_id", sid, "account_id",
+                            s.account_id, "name", PQgetvalue(res, 0, SESS_NAME), "live", s.reason == NULL, "reason",
+                            s.reason, "account_status",
                             PQgetvalue(res, 0, SESS_STATUS), "unit_id", PQgetvalue(res, 0, SESS_UNIT_ID), "roles",
                             acct_text_array_json(PQgetvalue(res, 0, SESS_ROLES)), "idle_expires_at",
                             bg_time_fmt(s.last_seen + acct.idle_ttl, idle), "expires_at",

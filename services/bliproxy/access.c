@@ -7,6 +7,7 @@
 #include "bligate/svc.h"
 #include "bligate/util.h"
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 bool prx_check_access(struct bg_request *r, const char *item)
@@ -40,7 +41,7 @@ bool prx_check_access(struct bg_request *r, const char *item)
   return ok;
 }
 
-bool prx_check_session(struct bg_request *r)
+bool prx_check_session(struct bg_request *r, char *name, size_t name_len)
 {
   char url[512];
   json_t *s = NULL;
@@ -48,6 +49,9 @@ bool prx_check_session(struct bg_request *r)
               ? bg_svc_call(prx.svc, "GET", url, NULL, r->request_id, &s)
               : 404;
   bool ok = bg_session_live(r, st, s);
+  const char *n = json_string_value(json_object_get(s, "name"));
+  if (name_len)
+    snprintf(name, name_len, "%s", ok && n ? n : "");
   json_decref(s);
   return ok;
 }

@@ -221,7 +221,7 @@ void prx_h_query_list(struct bg_request *r)
     bg_reply_field_error(r, BG_P_BAD_QUERY, "request_id", "format", "is not a UUID");
     return;
   }
-  if (!prx_check_session(r))
+  if (!prx_check_session(r, NULL, 0))
     return;
   const char *p[] = {r->token.sub, request_id, pg.after_ts, pg.after_id, pg.lim};
   PGresult *res = bg_db_fetch(r, prx.db, "q_list", 5, p);
@@ -258,7 +258,8 @@ void prx_h_query_get(struct bg_request *r)
   const char *id;
   if (!bg_req_uuid_param(r, 0, &id))
     return;
-  if (!prx_check_session(r))
+  char reader[256];
+  if (!prx_check_session(r, reader, sizeof reader))
     return;
   const char *p[] = {id};
   PGresult *res = bg_db_fetch(r, prx.db, "q_get", 1, p);
@@ -280,9 +281,7 @@ void prx_h_query_get(struct bg_request *r)
     } else {
       char at[BG_TIME_LEN];
       if (json_object_get(out, "data"))
-        json_object_set_new(out, "watermark", prx_watermark(r->token.sub,
-                                                            !strcmp(role, "querier") ? PQgetvalue(res, 0, Q_QUERIER_NAME)
-                                                                                     : NULL,
+        json_object_set_new(out, "watermark", prx_watermark(r->token.sub, reader[0] ? reader : NULL,
                                                             r->token.unit[0] ? r->token.unit : NULL,
                                                             bg_time_fmt(bg_now(), at)));
       bg_reply_json(r, 200, out);

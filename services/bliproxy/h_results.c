@@ -14,7 +14,8 @@ void prx_h_app_results(struct bg_request *r)
   const char *id;
   if (!bg_req_uuid_param(r, 0, &id))
     return;
-  if (!prx_check_session(r))
+  char reader[256];
+  if (!prx_check_session(r, reader, sizeof reader))
     return;
   const char *auth = bg_req_header(r, "Authorization");
   char url[512];
@@ -68,8 +69,9 @@ void prx_h_app_results(struct bg_request *r)
   } else {
     if (json_array_size(events)) {
       char at[BG_TIME_LEN];
-      json_object_set_new(progress, "watermark", prx_watermark(r->token.sub, NULL, r->token.unit[0] ? r->token.unit : NULL,
-                                                               bg_time_fmt(bg_now(), at)));
+      json_object_set_new(progress, "watermark",
+                          prx_watermark(r->token.sub, reader[0] ? reader : NULL, r->token.unit[0] ? r->token.unit : NULL,
+                                        bg_time_fmt(bg_now(), at)));
     }
     json_object_set_new(progress, "results", results);
     bg_reply_json(r, 200, progress);

@@ -40,8 +40,9 @@ enum { Q_ID, Q_REQUEST, Q_REG_NO, Q_CONSUMPTION, Q_QUERIER, Q_QUERIER_NAME, Q_UN
  * Each refuses by replying and returning false. */
 /* Session live, account active, grant for item effective (accounts, every time). */
 bool prx_check_access(struct bg_request *r, const char *item);
-/* Session live and account active (for reading results again). */
-bool prx_check_session(struct bg_request *r);
+/* Session live and account active (for reading results again); the holder's name goes into
+ * name (name_len 0: not wanted), for the watermark on what they are shown. */
+bool prx_check_session(struct bg_request *r, char *name, size_t name_len);
 /* Takes one use of (request, subject, item) for the caller (workflow); *use is its reply. */
 bool prx_consume(struct bg_request *r, const char *request_id, const char *subject_id, const char *national_id,
                  const char *item, json_t **use);

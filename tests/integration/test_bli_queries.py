@@ -75,6 +75,7 @@ def test_the_whole_story(login, bases, stack, demo):
     # read again: the same data, a fresh watermark, an event
     again = q1.call("GET", f"/v1/bli/queries/{got['id']}")
     assert again["data"] == got["data"] and again["subject"]["national_id_masked"] == masked(nid)
+    assert again["watermark"]["name"] == got["querier"]["name"] and again["watermark"]["name"] in again["watermark"]["text"]
     # on the log: the query's event before the data, the reading after, with inclusion proofs
     executed = wait_on_log(login, type="bli_query.executed", object_id=got["id"])
     viewed = wait_on_log(login, type="bli_query.viewed", object_id=got["id"])
@@ -105,6 +106,8 @@ def test_the_requester_reads_again_others_do_not(login, bases, demo, person_in, 
     got = query(login("querier1"), req["id"], nid).json()
     seen = colleague["c"].call("GET", f"/v1/bli/queries/{got['id']}")
     assert seen["data"] == got["data"] and seen["watermark"]["account_id"] == colleague["id"]
+    # the watermark names whoever is shown the data, not the querier
+    assert seen["watermark"]["name"] == colleague["name"] and colleague["name"] in seen["watermark"]["text"]
     assert [x["id"] for x in colleague["c"].call("GET", "/v1/bli/queries",
                                                  params={"request_id": req["id"]})["items"]] == [got["id"]]
     # the supervisor who approved, another querier: not a reader of the data
@@ -295,6 +298,8 @@ def test_form3_results_come_with_the_data(login, bases, demo):
     body = res.json()
     assert body["complete"] is True and [x["id"] for x in body["results"]] == [got["id"]]
     assert body["results"][0]["data"] == got["data"]
+    assert body["watermark"]["account_id"] == demo["district1"]["account_id"]
+    assert body["watermark"]["name"] == d1.me()["account"]["name"] and body["watermark"]["name"] in body["watermark"]["text"]
     # the applicant's reading is on the log, naming the application
     viewed = wait_on_log(login, type="bli_query.viewed", object_id=got["id"])
     assert any(v["event"]["details"].get("external_application_id") == app["id"] and
