@@ -153,27 +153,7 @@ void aud_h_corrective_list(struct bg_request *r)
  * lock); NULL after replying. */
 static PGresult *fetch(struct bg_request *r, struct bg_dbc *c, bool lock)
 {
-  const char *id;
-  if (!bg_req_uuid_param(r, 0, &id))
-    return NULL;
-  const char *p[] = {id};
-  if (lock && !bg_dbc_begin(c)) {
-    bg_db_failed(r, c);
-    return NULL;
-  }
-  PGresult *res = bg_dbc_exec(c, lock ? "ov_ca_lock" : "ov_ca_get", 1, p, NULL);
-  if (!res) {
-    bg_db_failed(r, c);
-    return NULL;
-  }
-  if (PQntuples(res) == 0 || !can_see(r, res)) {
-    if (c->in_tx)
-      bg_dbc_rollback(c);
-    bg_reply_problem(r, BG_P_NOT_FOUND, "no such corrective action");
-    PQclear(res);
-    return NULL;
-  }
-  return res;
+  return aud_ov_fetch(r, c, "ov_ca_get", "ov_ca_lock", lock, can_see, "corrective action");
 }
 
 static void reply_action(struct bg_request *r, struct bg_dbc *c, const char *id)

@@ -541,27 +541,7 @@ void aud_h_inspections_list(struct bg_request *r)
  * the caller may see it; NULL after replying. */
 static PGresult *fetch(struct bg_request *r, struct bg_dbc *c, bool lock)
 {
-  const char *id;
-  if (!bg_req_uuid_param(r, 0, &id))
-    return NULL;
-  const char *p[] = {id};
-  if (lock && !bg_dbc_begin(c)) {
-    bg_db_failed(r, c);
-    return NULL;
-  }
-  PGresult *in = bg_dbc_exec(c, lock ? "ov_in_lock" : "ov_in_get", 1, p, NULL);
-  if (!in) {
-    bg_db_failed(r, c);
-    return NULL;
-  }
-  if (PQntuples(in) == 0 || !can_see(r, in)) {
-    if (c->in_tx)
-      bg_dbc_rollback(c);
-    bg_reply_problem(r, BG_P_NOT_FOUND, "no such inspection");
-    PQclear(in);
-    return NULL;
-  }
-  return in;
+  return aud_ov_fetch(r, c, "ov_in_get", "ov_in_lock", lock, can_see, "inspection");
 }
 
 void aud_h_inspections_get(struct bg_request *r)

@@ -66,6 +66,12 @@ json_t *aud_anchor(struct bg_dbc *c);
 json_t *aud_account_get(struct bg_request *r, const char *id, long *status);
 json_t *aud_unit_get(struct bg_request *r, const char *id, long *status);
 
+/* The record named by path parameter 0 (statement get, or lock inside a new transaction on c
+ * when lock) if can_see lets the caller see it; NULL after replying: 404 "no such <what>" for
+ * one that is missing or hidden alike, so that its existence is not told. */
+PGresult *aud_ov_fetch(struct bg_request *r, struct bg_dbc *c, const char *get, const char *lock_stmt, bool lock,
+                       bool (*can_see)(const struct bg_request *, PGresult *), const char *what);
+
 bool aud_has_any_role(const struct bg_request *r, const char *const *roles);
 /* Oversight readers: the permission administrator, IT staff, the Ethics Office, the Director. */
 bool aud_is_overseer(const struct bg_request *r);

@@ -106,6 +106,32 @@ bool aud_has_any_role(const struct bg_request *r, const char *const *roles)
   return false;
 }
 
+PGresult *aud_ov_fetch(struct bg_request *r, struct bg_dbc *c, const char *get, const char *lock_stmt, bool lock,
+                       bool (*can_see)(const struct bg_request *, PGresult *), const char *what)
+{
+  const char *id;
+  if (!bg_req_uuid_param(r, 0, &id))
+    return NULL;
+  const char *p[] = {id};
+  if (lock && !bg_dbc_begin(c)) {
+    bg_db_failed(r, c);
+    return NULL;
+  }
+  PGresult *res = bg_dbc_exec(c, lock ? lock_stmt : get, 1, p, NULL);
+  if (!res) {
+    bg_db_failed(r, c);
+    return NULL;
+  }
+  if (PQntuples(res) == 0 || !can_see(r, res)) {
+    if (c->in_tx)
+      bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_NOT_FOUND, "no such %s", what);
+    PQclear(res);
+    return NULL;
+  }
+  return res;
+}
+
 bool aud_is_overseer(const struct bg_request *r)
 {
   static const char *const overseers[] = {"permission_admin", "it_staff", "ethics_officer", "director", NULL};
