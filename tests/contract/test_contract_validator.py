@@ -291,7 +291,8 @@ def test_real_unit_and_problem(real):
 @needs_bundle
 def test_real_internal_and_global_responses(real):
     h = {**COMMON, "Content-Type": "application/json"}
-    st = {"session_id": ID, "account_id": ID, "name": "王小明", "live": False, "reason": "idle", "account_status": "active",
+    st = {"session_id": ID, "account_id": ID, "name": "王小明", "live": False, "reason": "idle",
+          "account_status": "active",
           "unit_id": ID, "roles": ["querier"], "idle_expires_at": "2026-11-26T21:44:22Z",
           "expires_at": "2026-11-27T05:34:22Z"}
     real.validate("GET", f"/internal/sessions/{ID}", 200, h, body(st))
