@@ -49,9 +49,6 @@ const struct bg_db_stmt aud_ov_stmts[] = {
   /* ---- the log ---- */
   {"ov_ev_types", "SELECT idx, canonical FROM events WHERE type = ANY($1::text[]) AND time >= $2 AND time < $3"
                   " AND idx < $4 ORDER BY idx"},
-  /* events about given objects (the index on object_id, joined from the ids) */
-  {"ov_ev_objects", "SELECT e.idx, e.canonical FROM unnest($1::text[]) AS q(id) JOIN events e ON e.object_id = q.id"
-                    " WHERE e.type = ANY($2::text[]) AND e.idx < $3 ORDER BY e.idx"},
   /* the last query of a querier for an item before a time (the actor index) */
   {"ov_last_use", "SELECT " TS("max(time)") " FROM events WHERE actor_id = $1 AND type = 'bli_query.executed'"
                   " AND source = 'bliproxy' AND time < $2 AND idx < $3"
