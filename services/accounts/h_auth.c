@@ -158,7 +158,9 @@ static bool login_commit(struct login *l, const char *sid, const char *account_i
   const char *p[] = {sid, account_id, cert_id, l->now_s, exp_s, l->r->client_addr,
                      json_string_value(json_object_get(ev, "id")), ev_text};
   bool ok = false;
-  for (int attempt = 0; ev_text && attempt < 3 && !ok; attempt++) {
+  /* Every lost race means another login of the account committed, so retrying cannot spin; a
+   * few attempts were not enough when ten logins of one account raced (a 500 now and then). */
+  for (int attempt = 0; ev_text && attempt < 16 && !ok; attempt++) {
     struct bg_dberr err;
     ok = bg_dbc_run(l->c, "login_finish", 8, p, &err);
     /* a concurrent login of the same account won the race: run again, superseding it */
