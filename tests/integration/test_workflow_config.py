@@ -4,6 +4,7 @@ with a second replica of the service on the same database; the runtime role cann
 rewrite what the rules need kept."""
 
 import datetime
+import json
 import os
 import socket
 import subprocess
@@ -109,3 +110,58 @@ def test_runtime_role_keeps_what_the_rules_need(stack):
                         " AND pg_get_constraintdef(oid) LIKE '%decided_by <> querier_id%'"],
                        capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip(), r.stderr
+
+
+def global_ipv4():
+    """This machine's first global IPv4 address (not loopback), or None."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if "inet" in parts:
+            return parts[parts.index("inet") + 1].split("/")[0]
+    return None
+
+
+@pytest.mark.parametrize("trusted,believed", [("{net}", True), ("{ip}/32, 10.0.0.0/8", True),
+                                              ("10.0.0.0/8", False), ("", False)])
+def test_forwarded_for_is_believed_only_from_a_trusted_range(stack, tmp_path, trusted, believed):
+    """A replica listening on a non-loopback address, reached from that address: the client
+    named in X-Forwarded-For is what it records (its access log; audit events and the login
+    throttle use the same address) only when the peer is in BLIGATE_TRUSTED_PROXIES."""
+    ip = global_ipv4()
+    if not ip:
+        pytest.skip("no global IPv4 address on this machine")
+    net = ".".join(ip.split(".")[:3]) + ".0/24"
+    with socket.socket() as s:
+        s.bind((ip, 0))
+        port = s.getsockname()[1]
+    env = dict(full_env(stack, port), BLIGATE_LISTEN_ADDR=ip, BLIGATE_LOG_LEVEL="info",
+               BLIGATE_TRUSTED_PROXIES=trusted.format(net=net, ip=ip))
+    log = tmp_path / "workflow.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([binary()], env=env, stdout=err, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://{ip}:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "the replica exited: " + log.read_text()
+            try:
+                if requests.get(base + "/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "the replica did not become ready"
+            time.sleep(0.1)
+        rid = "xff-" + os.urandom(8).hex()
+        r = requests.get(base + "/v1/legal-bases", timeout=5,
+                         headers={"X-Forwarded-For": "203.0.113.9", "X-Request-Id": rid})
+        assert r.status_code == 401
+        deadline = time.monotonic() + 10
+        while rid not in log.read_text():
+            assert time.monotonic() < deadline, "no access log line for the request"
+            time.sleep(0.05)
+        line = next(json.loads(x) for x in log.read_text().splitlines() if rid in x and '"request"' in x)
+        assert line["client"] == ("203.0.113.9" if believed else ip), line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
