@@ -506,17 +506,7 @@ static void request_id(char out[BG_UUID_LEN])
     b[i] = (unsigned char)(rid_prefix >> (56 - 8 * i));
     b[8 + i] = (unsigned char)(lo >> (56 - 8 * i));
   }
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  static const char hx[] = "0123456789abcdef";
-  int j = 0;
-  for (int i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10)
-      out[j++] = '-';
-    out[j++] = hx[b[i] >> 4];
-    out[j++] = hx[b[i] & 15];
-  }
-  out[j] = '\0';
+  bg_uuid_v4_format(b, out);
 }
 
 static bool sane_request_id(const char *s)

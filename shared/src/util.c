@@ -17,6 +17,11 @@ void bg_uuid_v4(char out[BG_UUID_LEN])
   unsigned char b[16];
   if (!bg_random(b, sizeof b))
     abort(); /* no randomness: nothing we issue could be trusted */
+  bg_uuid_v4_format(b, out);
+}
+
+void bg_uuid_v4_format(unsigned char b[16], char out[BG_UUID_LEN])
+{
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
   static const char hx[] = "0123456789abcdef";

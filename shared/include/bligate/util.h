@@ -9,6 +9,8 @@
 
 bool bg_random(void *buf, size_t n);
 void bg_uuid_v4(char out[BG_UUID_LEN]);
+/* 16 bytes as a version-4 UUID's text (the version and variant bits set in b). */
+void bg_uuid_v4_format(unsigned char b[16], char out[BG_UUID_LEN]);
 bool bg_uuid_valid(const char *s);
 
 /* Encoders return a malloc'd NUL-terminated string, or NULL on allocation failure. */
