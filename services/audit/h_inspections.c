@@ -581,6 +581,36 @@ static int case_count(PGresult *cases, long case_no)
 
 /* ---- the querier's documents ---- */
 
+/* Each element of arr parsed with item_spec into items (size bytes each: a struct whose first
+ * member is its long case_no), errors named "<name>[i].<field>", a case named twice refused;
+ * extra, if given, adds an item's own errors. Replies validation-failed with every error and
+ * returns false when there are any; errors is consumed either way. */
+static bool parse_cases(struct bg_request *r, const json_t *arr, const char *name, const struct bg_field *item_spec,
+                        void *items, size_t size, json_t *errors,
+                        void (*extra)(const void *item, const char *prefix, json_t *errors))
+{
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    char prefix[48], f[64];
+    void *item = (char *)items + i * size;
+    snprintf(prefix, sizeof prefix, "%s[%zu].", name, i);
+    bg_json_parse_into(json_array_get(arr, i), item_spec, item, errors, prefix);
+    if (extra)
+      extra(item, prefix, errors);
+    long no = *(const long *)item; /* the first member */
+    for (size_t k = 0; k < i && no; k++)
+      if (*(const long *)((char *)items + k * size) == no) {
+        snprintf(f, sizeof f, "%scase_no", prefix);
+        bg_field_err(errors, f, "duplicate", "the same case twice");
+      }
+  }
+  if (json_array_size(errors)) {
+    bg_reply_problem_errors(r, BG_P_VALIDATION, errors, NULL);
+    return false;
+  }
+  json_decref(errors);
+  return true;
+}
+
 struct response_item {
   long case_no;
   const char *case_reference, *explanation;
@@ -603,27 +633,14 @@ void aud_h_inspections_responses(struct bg_request *r)
     return;
   size_t n = json_array_size(b.responses), i;
   struct response_item *items = calloc(n, sizeof *items);
-  json_t *errors = json_array();
-  for (i = 0; items && i < n; i++) {
-    char prefix[48];
-    snprintf(prefix, sizeof prefix, "responses[%zu].", i);
-    bg_json_parse_into(json_array_get(b.responses, i), item_spec, &items[i], errors, prefix);
-    for (size_t k = 0; k < i; k++)
-      if (items[k].case_no == items[i].case_no && items[i].case_no) {
-        char f[64];
-        snprintf(f, sizeof f, "responses[%zu].case_no", i);
-        bg_field_err(errors, f, "duplicate", "the same case twice");
-      }
+  if (!items) {
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    return;
   }
-  if (!items || json_array_size(errors)) {
-    if (items)
-      bg_reply_problem_errors(r, BG_P_VALIDATION, errors, NULL);
-    else
-      bg_reply_problem(r, BG_P_INTERNAL, NULL), json_decref(errors);
+  if (!parse_cases(r, b.responses, "responses", item_spec, items, sizeof *items, json_array(), NULL)) {
     free(items);
     return;
   }
-  json_decref(errors);
   struct bg_dbc *c = bg_db_for(r, aud.db);
   PGresult *in = NULL, *cases = NULL;
   if (!c)
@@ -695,6 +712,17 @@ struct finding_item {
   long case_no;
   const char *result, *note;
 };
+/* a breach states what was breached */
+static void breach_note(const void *item, const char *prefix, json_t *errors)
+{
+  const struct finding_item *f = item;
+  if (f->result && !strcmp(f->result, "breach") && !f->note) {
+    char field[64];
+    snprintf(field, sizeof field, "%snote", prefix);
+    bg_field_err(errors, field, "required", "a breach states what was breached");
+  }
+}
+
 struct findings_body {
   json_t *findings;
   const char *opinion;
@@ -717,34 +745,17 @@ void aud_h_inspections_findings(struct bg_request *r)
     return;
   size_t n = json_array_size(b.findings), i;
   struct finding_item *items = calloc(n ? n : 1, sizeof *items);
+  if (!items) {
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    return;
+  }
   json_t *errors = json_array();
   if (!n && !b.opinion)
     bg_field_err(errors, "findings", "required", "give findings, an opinion or both");
-  for (i = 0; items && i < n; i++) {
-    char prefix[48];
-    snprintf(prefix, sizeof prefix, "findings[%zu].", i);
-    bg_json_parse_into(json_array_get(b.findings, i), item_spec, &items[i], errors, prefix);
-    if (items[i].result && !strcmp(items[i].result, "breach") && !items[i].note) {
-      char f[64];
-      snprintf(f, sizeof f, "findings[%zu].note", i);
-      bg_field_err(errors, f, "required", "a breach states what was breached");
-    }
-    for (size_t k = 0; k < i; k++)
-      if (items[k].case_no == items[i].case_no && items[i].case_no) {
-        char f[64];
-        snprintf(f, sizeof f, "findings[%zu].case_no", i);
-        bg_field_err(errors, f, "duplicate", "the same case twice");
-      }
-  }
-  if (!items || json_array_size(errors)) {
-    if (items)
-      bg_reply_problem_errors(r, BG_P_VALIDATION, errors, NULL);
-    else
-      bg_reply_problem(r, BG_P_INTERNAL, NULL), json_decref(errors);
+  if (!parse_cases(r, b.findings, "findings", item_spec, items, sizeof *items, errors, breach_note)) {
     free(items);
     return;
   }
-  json_decref(errors);
   struct bg_dbc *c = bg_db_for(r, aud.db);
   PGresult *in = NULL, *cases = NULL;
   json_t *opened = json_array();
