@@ -59,22 +59,34 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_replica(env, base, log=None):
+    """A second workflow process with env, once it answers /readyz at base; its output goes to
+    log (a path) when given."""
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen([binary()], env=env, stdout=out, stderr=subprocess.STDOUT)
+    if log:
+        out.close()
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, "the workflow replica exited" + (": " + log.read_text() if log else "")
+        try:
+            if requests.get(base + "/readyz", timeout=2).status_code == 200:
+                return proc
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() >= deadline:
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise AssertionError("the workflow replica did not become ready")
+        time.sleep(0.1)
+
+
 def test_the_window_is_configurable(stack, login, bases, client):
     port = free_port()
     env = dict(full_env(stack, port), BLIGATE_REQUEST_WINDOW_DAYS="3")
-    proc = subprocess.Popen([binary()], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    proc = start_replica(env, base)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "the second workflow replica exited"
-            try:
-                if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "the second workflow replica did not become ready"
-            time.sleep(0.1)
         q1, sup = login("querier1"), login("supervisor1")
         req = q1.call("POST", "/v1/query-requests", status=201, json=form2(bases["PUBLIC-ASSISTANCE"], [subject()]))
         replica = client(base)
@@ -138,20 +150,9 @@ def test_forwarded_for_is_believed_only_from_a_trusted_range(stack, tmp_path, tr
     env = dict(full_env(stack, port), BLIGATE_LISTEN_ADDR=ip, BLIGATE_LOG_LEVEL="info",
                BLIGATE_TRUSTED_PROXIES=trusted.format(net=net, ip=ip))
     log = tmp_path / "workflow.log"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen([binary()], env=env, stdout=err, stderr=subprocess.STDOUT)
+    base = f"http://{ip}:{port}"
+    proc = start_replica(env, base, log)
     try:
-        base = f"http://{ip}:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "the replica exited: " + log.read_text()
-            try:
-                if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "the replica did not become ready"
-            time.sleep(0.1)
         rid = "xff-" + os.urandom(8).hex()
         r = requests.get(base + "/v1/legal-bases", timeout=5,
                          headers={"X-Forwarded-For": "203.0.113.9", "X-Request-Id": rid})
