@@ -103,6 +103,11 @@ void acct_h_internal_grants(struct bg_request *r);
 void acct_h_internal_grants_suspend(struct bg_request *r);
 void acct_h_accounts_suspend(struct bg_request *r);
 void acct_h_admin_handover(struct bg_request *r);
+
+/* The hourly deletion of sessions past their retention (sessions_purge.c). */
+struct bg_job;
+struct bg_job *acct_sessions_purge_start(void);
+void acct_sessions_purge_metrics(void *ctx, char **buf, size_t *len, size_t *cap);
 json_t *acct_application_json(PGresult *res, int row, bool show_id);
 /* Suspends every current grant (same transaction); the suspended items, or NULL on failure. */
 json_t *acct_suspend_grants(struct bg_dbc *c, const char *account_id, const char *reason, const char *now_s);

@@ -70,15 +70,11 @@ void acct_h_challenges_post(struct bg_request *r)
     bg_db_failed(r, c);
   } else {
     bg_reply_json(r, 201, json_pack("{s:s, s:s, s:s}", "challenge_id", id, "nonce", nonce, "expires_at", exp_s));
-    /* Spent challenges are disposable; trimming them now and then keeps the table small. So
-     * are sessions long over: logins and logouts are on the audit log. */
+    /* Spent challenges are disposable; trimming them now and then keeps the table small. */
     if (raw[0] == 0) {
-      char cutoff[BG_TIME_LEN];
-      bg_time_fmt(now - (time_t)acct.session_retention_days * 86400, cutoff);
-      const char *pp[] = {now_s}, *ps[] = {cutoff};
+      const char *pp[] = {now_s};
       bg_dbc_run(c, "challenge_purge", 1, pp, NULL);
       bg_dbc_run(c, "failures_purge", 1, pp, NULL);
-      bg_dbc_run(c, "sessions_purge", 1, ps, NULL);
     }
   }
   bg_db_release(c);

@@ -6,6 +6,7 @@
 #include "bligate/config.h"
 #include "bligate/events.h"
 #include "bligate/httpc.h"
+#include "bligate/job.h"
 #include "bligate/json.h"
 #include "bligate/log.h"
 #include "bligate/shipper.h"
@@ -334,7 +335,10 @@ int main(int argc, char **argv)
     return 1;
   }
   bg_server_add_metrics(srv, bg_shipper_metrics);
+  struct bg_job *purge = acct_sessions_purge_start();
+  bg_server_add_metrics(srv, acct_sessions_purge_metrics);
   bg_server_wait(srv);
+  bg_job_stop(purge);
   bg_shipper_stop(shipper);
   bg_svc_free(svc);
   bg_server_stop(srv);
