@@ -76,10 +76,9 @@ bool aud_entry_prepare(struct aud_entry *e, const char *source, const char **why
  * while the log was small (a hash join over a scan of events) stayed cached as the log grew,
  * until the next ANALYZE, and every append read the whole log under the writer's lock. Sent as
  * SQL text with its parameter, it is planned for the ids at hand against the log's current
- * size: an index lookup per id. */
-#define AUD_KNOWN                                                                                                  \
-  "SELECT e.event_id::text, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($1::uuid[]) AS q(id)"                   \
-  " JOIN events e ON e.event_id = q.id"
+ * size: an index lookup per id. One table and "= ANY" rather than a join with unnest(): planned
+ * in ~0.08 ms instead of ~0.2, under the writer's lock. */
+#define AUD_KNOWN "SELECT event_id::text, idx, encode(leaf_hash, 'hex') FROM events WHERE event_id = ANY($1::uuid[])"
 
 /* Perfect subtree hashes for a proof: leaves from events, the levels above from nodes. Planned
  * for each proof, as AUD_KNOWN is and for the same reason. */

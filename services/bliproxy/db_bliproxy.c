@@ -13,18 +13,23 @@
 
 const struct bg_db_stmt prx_stmts[] = {
   BG_OUTBOX_STMT,
-  /* the record and its event in one statement: one round trip, one transaction */
-  {"q_insert", "WITH e AS (INSERT INTO outbox (event_id, event) VALUES ($17::uuid, $18::jsonb))"
+  /* the record, its event and its place among the queries in flight in one statement: one
+   * round trip, one transaction */
+  {"q_insert", "WITH e AS (INSERT INTO outbox (event_id, event) VALUES ($17::uuid, $18::jsonb)),"
+               " f AS (INSERT INTO queries_in_flight (query_id, created_at) VALUES ($1, $15))"
                " INSERT INTO queries (id, request_id, registration_no, consumption_id, querier_id, querier_name,"
                " unit_id, requester_id, external_application_id, applicant_id, subject_id, subject_hmac,"
                " subject_masked, item, state, created_at, retention_until)"
                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $16)"},
   /* the outcome, and the synchronously appended event marked as shipped ($7); the record comes
-   * back for the reply, saving a read */
-  {"q_succeeded", "WITH e AS (UPDATE outbox SET shipped_at = $6 WHERE event_id = $7::uuid AND shipped_at IS NULL)"
+   * back for the reply, saving a read. The update changes no indexed column, so it is written
+   * in place (0003_outcome_in_place.sql); keep it so. */
+  {"q_succeeded", "WITH e AS (UPDATE outbox SET shipped_at = $6 WHERE event_id = $7::uuid AND shipped_at IS NULL),"
+                  " f AS (DELETE FROM queries_in_flight WHERE query_id = $1)"
                   " UPDATE queries q SET state = 'succeeded', found = $2, retrieved_at = $3, key_id = $4, sealed = $5"
                   " WHERE q.id = $1 AND q.state = 'pending' RETURNING " QCOLS},
-  {"q_failed", "WITH e AS (INSERT INTO outbox (event_id, event) VALUES ($4::uuid, $5::jsonb))"
+  {"q_failed", "WITH e AS (INSERT INTO outbox (event_id, event) VALUES ($4::uuid, $5::jsonb)),"
+               " f AS (DELETE FROM queries_in_flight WHERE query_id = $1)"
                " UPDATE queries SET state = 'failed', error_code = $2, released = $3 WHERE id = $1 AND state = 'pending'"},
   {"q_get", "SELECT " QCOLS " FROM queries q WHERE q.id = $1"},
   /* a caller's records: the querier's, the requester's or the applicant's ($1), of one request
@@ -39,11 +44,13 @@ const struct bg_db_stmt prx_stmts[] = {
   /* purge: lock and list the results whose retention ended before today ($1), then destroy
    * them with their event in the same transaction */
   {"q_expired", "SELECT id FROM queries WHERE state = 'succeeded' AND retention_until < $1::date"
+                " AND error_code IS NULL AND destroyed_at IS NULL" /* the index's condition */
                 " ORDER BY retention_until, id LIMIT 1000 FOR UPDATE SKIP LOCKED"},
   {"q_destroy", "UPDATE queries SET state = 'destroyed', destroyed_at = $2, sealed = NULL, key_id = NULL"
                 " WHERE id = ANY($1::uuid[]) AND state = 'succeeded'"},
   /* records left pending by a crash between the audit append and the outcome */
-  {"q_stale", "SELECT id, request_id, consumption_id, querier_id, item, subject_hmac, subject_masked FROM queries"
-              " WHERE state = 'pending' AND created_at < $1 ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED"},
+  {"q_stale", "SELECT q.id, q.request_id, q.consumption_id, q.querier_id, q.item, q.subject_hmac, q.subject_masked"
+              " FROM queries_in_flight f JOIN queries q ON q.id = f.query_id"
+              " WHERE f.created_at < $1 AND q.state = 'pending' ORDER BY f.created_at LIMIT 100 FOR UPDATE OF q SKIP LOCKED"},
 };
 const size_t prx_nstmts = sizeof prx_stmts / sizeof prx_stmts[0];

@@ -3,16 +3,19 @@ timeouts, then 502/504 with the use given back and the failure on the log; the c
 opens (503 without a call) and closes after its pause (on the proxy's test clock); mutual TLS
 (the sandbox refuses a proxy without the agency certificate). The sandbox counts every call."""
 
+import contextlib
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 import requests
 
 import sandboxlib
-from bli_helpers import NoUpstreamCall, approved, bliproxy_env, calls, log_events, poll, service_clock  # noqa: F401
+from bli_helpers import (NoUpstreamCall, approved, bliproxy_env, calls, log_events, poll, service_clock,  # noqa: F401
+                         wait_on_log)
 from conftest import problem
 from workflow_helpers import bases  # noqa: F401
 
@@ -128,16 +131,18 @@ def test_the_sandbox_wants_the_agency_certificate(stack):
     assert ok.status_code == 200 and ok.json()["item"] == "C0101"
 
 
-def test_a_proxy_without_its_certificate_is_refused(login, bases, stack, tmp_path):
-    """A second proxy, configured like the first but without the agency certificate: the
-    sandbox refuses the TLS handshake, the query fails with 502 and its use is given back."""
+@contextlib.contextmanager
+def second_proxy(stack, tmp_path, drop=(), **settings):
+    """Another bliproxy process, configured like the stack's (less the variables in `drop`, with
+    `settings` changed), on a port of its own: yields its base URL and its Popen."""
     env = bliproxy_env(stack)
-    for k in ("BLIGATE_BLI_CLIENT_CERT_FILE", "BLIGATE_BLI_CLIENT_KEY_FILE"):
+    for k in drop:
         env.pop(k)
     port = free_port()
-    env.update(BLIGATE_LISTEN_PORT=str(port), BLIGATE_PURGE_INTERVAL_S="86400", BLIGATE_BLI_RETRIES="0")
+    env.update(BLIGATE_LISTEN_PORT=str(port), **settings)
     binary = os.path.join(os.environ.get("BLIGATE_BIN_DIR", ""), "bligate-bliproxy")
-    log = open(tmp_path / "bliproxy2.log", "w")
+    logfile = tmp_path / f"bliproxy-{port}.log"
+    log = open(logfile, "w")
     p = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -148,8 +153,21 @@ def test_a_proxy_without_its_certificate_is_refused(login, bases, stack, tmp_pat
                     break
             except requests.exceptions.ConnectionError:
                 pass
-            assert p.poll() is None and time.monotonic() < deadline, (tmp_path / "bliproxy2.log").read_text()
+            assert p.poll() is None and time.monotonic() < deadline, logfile.read_text()
             time.sleep(0.1)
+        yield base, p
+    finally:
+        if p.poll() is None:
+            p.terminate()
+        p.wait(timeout=30)
+        log.close()
+
+
+def test_a_proxy_without_its_certificate_is_refused(login, bases, stack, tmp_path):
+    """A second proxy, configured like the first but without the agency certificate: the
+    sandbox refuses the TLS handshake, the query fails with 502 and its use is given back."""
+    with second_proxy(stack, tmp_path, drop=("BLIGATE_BLI_CLIENT_CERT_FILE", "BLIGATE_BLI_CLIENT_KEY_FILE"),
+                      BLIGATE_PURGE_INTERVAL_S="86400", BLIGATE_BLI_RETRIES="0") as (base, _):
         req, nid = approved(login, bases)
         q1 = login("querier1")
         before = calls(stack)
@@ -159,7 +177,41 @@ def test_a_proxy_without_its_certificate_is_refused(login, bases, stack, tmp_pat
         assert calls(stack) == before  # refused in the handshake, before any request
         # the use came back: the proxy with the certificate runs the query
         assert query(q1, req["id"], nid).status_code == 201
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
-        log.close()
+
+
+def test_an_interrupted_query_is_finished_and_its_use_given_back(login, bases, stack, faults, tmp_path):
+    """A proxy killed while BLI is being asked leaves its record pending, the use taken. A proxy
+    whose sweep runs after the record has been pending five minutes (its test clock moved on)
+    marks it failed with code interrupted, gives the use back and logs the failure."""
+    req, nid = approved(login, bases, max_uses=1)
+    q1 = login("querier1")
+    records = lambda: q1.items("/v1/bli/queries", params={"request_id": req["id"]})  # noqa: E731
+    faults(latency_ms=60000)
+    before = calls(stack)
+    with second_proxy(stack, tmp_path, BLIGATE_PURGE_INTERVAL_S="86400", BLIGATE_BLI_TIMEOUT_MS="90000",
+                      BLIGATE_BLI_RETRIES="0") as (base, p):
+        def ask():
+            with contextlib.suppress(requests.exceptions.ConnectionError):  # the proxy dies
+                requests.post(base + "/v1/bli/queries", json={"request_id": req["id"], "national_id": nid,
+                                                              "item": "C0101"},
+                              headers={"Authorization": "Bearer " + q1.token}, timeout=90)
+        asked = threading.Thread(target=ask, daemon=True)
+        asked.start()
+        poll("the sandbox to be asked", lambda: calls(stack) == before + 1)
+        p.kill()
+    asked.join(timeout=30)
+    faults(latency_ms=0)
+    [rec] = records()
+    assert rec["state"] == "pending"
+    # the use is still taken: no second query while the first is pending
+    problem(query(q1, req["id"], nid), 409, "uses-exhausted")
+    with second_proxy(stack, tmp_path, BLIGATE_PURGE_INTERVAL_S="1") as (base, _):
+        # the sweep runs now and every second; only records pending five minutes are finished
+        r = requests.post(base + "/internal/test/clock", json={"offset_seconds": 400}, timeout=10)
+        assert r.status_code == 200, r.text
+        done = poll("the sweep to finish the record", lambda: [x for x in records() if x["state"] == "failed"])
+    assert done[0]["id"] == rec["id"] and done[0]["error_code"] == "interrupted"
+    wait_on_log(login, type="bli_query.failed", object_id=rec["id"],
+                until=lambda e: e["event"]["details"]["code"] == "interrupted" and e["event"]["details"]["released"] is True)
+    # the use came back: the query runs
+    assert query(q1, req["id"], nid).status_code == 201
