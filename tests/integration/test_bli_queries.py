@@ -236,6 +236,30 @@ def test_ciphertext_holds_no_plaintext(login, bases, stack):
     problem(login("querier1").get(f"/v1/bli/queries/{other['id']}"), 500, "internal-error")
 
 
+def test_the_outcome_is_written_in_place(login, bases, stack):
+    """The outcome's update changes no indexed column, so PostgreSQL writes it as a heap-only
+    tuple (no new entry in any of the record's indexes: 0003_outcome_in_place.sql); an index on
+    state, found, retrieved_at, key_id or sealed would undo that and fail here."""
+    req, nid = approved(login, bases)
+    got = query(login("querier1"), req["id"], nid).json()
+    [ctid] = sql(stack, f"SELECT ctid FROM bliproxy.queries WHERE id = '{got['id']}'")
+    block, item = ctid.strip("()").split(",")
+    sql(stack, "CREATE EXTENSION IF NOT EXISTS pageinspect")
+    [flags] = sql(stack, f"SELECT t_infomask2 FROM heap_page_items(get_raw_page('bliproxy.queries', {block}))"
+                         f" WHERE lp = {item}")
+    assert int(flags) & 0x8000, "the outcome was not written in place (HEAP_ONLY_TUPLE not set)"
+    assert sql(stack, f"SELECT count(*) FROM bliproxy.queries_in_flight WHERE query_id = '{got['id']}'") == ["0"]
+
+
+def test_a_callers_records_are_found_by_index(stack):
+    """Records are listed for their querier, requester or applicant: each of the three columns
+    has an index, so the list never needs to read the whole table."""
+    who = "00000000-0000-4000-8000-000000000000"
+    plan = "\n".join(sql(stack, "SET enable_seqscan = off; EXPLAIN SELECT id FROM bliproxy.queries q"
+                                f" WHERE q.querier_id = '{who}' OR q.requester_id = '{who}' OR q.applicant_id = '{who}'"))
+    assert "Seq Scan" not in plan, plan
+
+
 def test_purge_destroys_expired_results_and_logs_it(login, bases, stack, client):
     req, nid = approved(login, bases)
     got = query(login("querier1"), req["id"], nid).json()

@@ -12,6 +12,10 @@
 --  * pages are filled to 70 % on insert, leaving room for the record to grow by its sealed
 --    result on the same page.
 -- Run as bligate_bliproxy_owner.
+--
+-- Also: a caller's records (q_list) are those where they are the querier, the requester or the
+-- applicant; with no index on applicant_id the three-way OR could only be answered by reading
+-- the whole table, on every page of every list.
 DROP INDEX queries_retention;
 CREATE INDEX queries_retention ON queries (retention_until) WHERE error_code IS NULL AND destroyed_at IS NULL;
 DROP INDEX queries_pending;
@@ -26,3 +30,5 @@ CREATE TABLE queries_in_flight (
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
 INSERT INTO queries_in_flight (query_id, created_at) SELECT id, created_at FROM queries WHERE state = 'pending';
 GRANT SELECT, INSERT, DELETE ON queries_in_flight TO bligate_bliproxy;
+
+CREATE INDEX queries_applicant ON queries (applicant_id, created_at, id) WHERE applicant_id IS NOT NULL;
