@@ -13,23 +13,26 @@
 
 const struct bg_db_stmt prx_stmts[] = {
   BG_OUTBOX_STMT,
-  /* the record, its event and its place among the queries in flight in one statement: one
-   * round trip, one transaction */
-  {"q_insert", "WITH e AS (INSERT INTO outbox (event_id, event) VALUES ($17::uuid, $18::jsonb)),"
-               " f AS (INSERT INTO queries_in_flight (query_id, created_at) VALUES ($1, $15))"
+  /* the record and its place among the queries in flight, with its event ($17, $18), in one
+   * statement: one round trip, one transaction (0003_outcome_in_place.sql) */
+  {"q_insert", "WITH f AS (INSERT INTO queries_in_flight (query_id, created_at, event_id, event)"
+               " VALUES ($1, $15, $17::uuid, $18::text))"
                " INSERT INTO queries (id, request_id, registration_no, consumption_id, querier_id, querier_name,"
                " unit_id, requester_id, external_application_id, applicant_id, subject_id, subject_hmac,"
                " subject_masked, item, state, created_at, retention_until)"
                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $16)"},
-  /* the outcome, and the synchronously appended event marked as shipped ($7); the record comes
-   * back for the reply, saving a read. The update changes no indexed column, so it is written
-   * in place (0003_outcome_in_place.sql); keep it so. */
-  {"q_succeeded", "WITH e AS (UPDATE outbox SET shipped_at = $6 WHERE event_id = $7::uuid AND shipped_at IS NULL),"
-                  " f AS (DELETE FROM queries_in_flight WHERE query_id = $1)"
+  /* the outcome, after the event was appended: the row in flight goes with its event; the
+   * record comes back for the reply, saving a read. The update changes no indexed column, so
+   * it is written in place (0003_outcome_in_place.sql); keep it so. */
+  {"q_succeeded", "WITH f AS (DELETE FROM queries_in_flight WHERE query_id = $1)"
                   " UPDATE queries q SET state = 'succeeded', found = $2, retrieved_at = $3, key_id = $4, sealed = $5"
                   " WHERE q.id = $1 AND q.state = 'pending' RETURNING " QCOLS},
-  {"q_failed", "WITH e AS (INSERT INTO outbox (event_id, event) VALUES ($4::uuid, $5::jsonb)),"
-               " f AS (DELETE FROM queries_in_flight WHERE query_id = $1)"
+  /* the failure ($2 code, $3 released) and its event ($4, $5). Unless the query's own event is
+   * known to be on the log ($6), it goes to the outbox too, before the failure's. */
+  {"q_failed", "WITH f AS (DELETE FROM queries_in_flight WHERE query_id = $1 RETURNING event_id, event),"
+               " e AS (INSERT INTO outbox (event_id, event) SELECT id, ev FROM"
+               "  (SELECT event_id AS id, event::jsonb AS ev, 1 AS n FROM f WHERE event IS NOT NULL AND NOT $6::boolean"
+               "   UNION ALL SELECT $4::uuid, $5::jsonb, 2) x ORDER BY n)"
                " UPDATE queries SET state = 'failed', error_code = $2, released = $3 WHERE id = $1 AND state = 'pending'"},
   {"q_get", "SELECT " QCOLS " FROM queries q WHERE q.id = $1"},
   /* a caller's records: the querier's, the requester's or the applicant's ($1), of one request

@@ -43,8 +43,9 @@ static char *hex_bytea(const unsigned char *b, size_t n)
 }
 
 /* After the use was consumed, the query did not run: the use goes back, the record says why,
- * and an event (shipped from the outbox) says so. */
-static void fail_query(struct bg_request *r, struct bg_dbc *c, const char *qid, const json_t *use,
+ * and an event (shipped from the outbox) says so. appended: the query's own event is on the log;
+ * otherwise it is shipped from the outbox too. */
+static void fail_query(struct bg_request *r, struct bg_dbc *c, const char *qid, const json_t *use, bool appended,
                        enum bg_problem p, const char *detail)
 {
   const char *request_id = str(use, "request_id"), *cid = str(use, "consumption_id");
@@ -61,8 +62,9 @@ static void fail_query(struct bg_request *r, struct bg_dbc *c, const char *qid, 
   json_object_set_new(d, "code", json_string(bg_problem_code(p)));
   json_object_set_new(d, "released", json_boolean(released));
   char *text = bg_json_dump(ev);
-  const char *pf[] = {qid, bg_problem_code(p), released ? "true" : "false", str(ev, "id"), text};
-  if (!text || !bg_dbc_run(c, "q_failed", 5, pf, NULL))
+  const char *pf[] = {qid, bg_problem_code(p), released ? "true" : "false", str(ev, "id"), text,
+                      appended ? "true" : "false"};
+  if (!text || !bg_dbc_run(c, "q_failed", 6, pf, NULL))
     bg_log(BG_LOG_ERROR, r->request_id, "query %s failed and its record could not say so", qid);
   free(text);
   json_decref(ev);
@@ -140,7 +142,7 @@ void prx_h_query_post(struct bg_request *r)
     goto done_ev;
   }
   if (!prx_audit_append_event(r, ev_text)) {
-    fail_query(r, c, qid, use, BG_P_AUDIT_UNAVAILABLE, "the audit log did not acknowledge the query's event");
+    fail_query(r, c, qid, use, false, BG_P_AUDIT_UNAVAILABLE, "the audit log did not acknowledge the query's event");
     goto done_ev;
   }
   /* 5: BLI */
@@ -158,10 +160,10 @@ void prx_h_query_post(struct bg_request *r)
     [PRX_UP_BUSY] = {BG_P_UPSTREAM_BUSY, "too many BLI calls are in progress"},
   };
   if (up != PRX_UP_OK && up != PRX_UP_NO_RECORD) {
-    fail_query(r, c, qid, use, failures[up].p, failures[up].detail);
+    fail_query(r, c, qid, use, true, failures[up].p, failures[up].detail);
     goto done_ev;
   }
-  /* 6: the result sealed, the record completed, the event marked shipped */
+  /* 6: the result sealed, the record completed */
   json_t *doc = json_pack("{s:b, s:o, s:s, s:{s:s, s:s}}", "found", up == PRX_UP_OK, "record",
                           record ? record : json_null(), "subject_name", str(subj, "name"), "subject", "id_hmac",
                           hmac_s, "id_masked", str(subj, "national_id_masked"));
@@ -171,15 +173,15 @@ void prx_h_query_post(struct bg_request *r)
   char *sealed_hex = sealed ? hex_bytea(sealed, slen) : NULL;
   char got_s[BG_TIME_LEN];
   bg_time_fmt(bg_now(), got_s);
-  const char *ps[] = {qid, up == PRX_UP_OK ? "true" : "false", got_s, kid, sealed_hex, got_s, str(ev, "id")};
-  PGresult *res = sealed_hex ? bg_dbc_exec(c, "q_succeeded", 7, ps, NULL) : NULL;
+  const char *ps[] = {qid, up == PRX_UP_OK ? "true" : "false", got_s, kid, sealed_hex};
+  PGresult *res = sealed_hex ? bg_dbc_exec(c, "q_succeeded", 5, ps, NULL) : NULL;
   free(sealed);
   free(sealed_hex);
   if (!res || PQntuples(res) != 1) {
     /* BLI answered but the result could not be kept: nothing is released that is not on record */
     PQclear(res);
     json_decref(doc);
-    fail_query(r, c, qid, use, BG_P_DB_UNAVAILABLE, "the result could not be stored");
+    fail_query(r, c, qid, use, true, BG_P_DB_UNAVAILABLE, "the result could not be stored");
     goto done_ev;
   }
   json_t *out = prx_query_json(res, 0, doc);

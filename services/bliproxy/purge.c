@@ -128,9 +128,10 @@ static void finish_interrupted(void)
       json_object_set_new(d, "code", json_string("interrupted"));
       json_object_set_new(d, "released", json_boolean(released));
       char *text = bg_json_dump(ev);
+      /* whether its own event reached the log is not known: it is shipped (audit de-duplicates) */
       const char *pf[] = {qid, "interrupted", released ? "true" : "false", json_string_value(json_object_get(ev, "id")),
-                          text};
-      ok = text && bg_dbc_run(c, "q_failed", 5, pf, NULL);
+                          text, "false"};
+      ok = text && bg_dbc_run(c, "q_failed", 6, pf, NULL);
       free(text);
       json_decref(ev);
     }

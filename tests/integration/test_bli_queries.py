@@ -357,5 +357,11 @@ def test_no_audit_no_data(login, bases, stack):
     assert r.status_code == 201, r.text
     # and the log tells both: the refused attempt (its event delivered late, then its failure) and the query
     failed = wait_on_log(login, type="bli_query.failed", until=lambda e: e["event"]["details"]["request_id"] == req["id"])
-    f = next(e["event"] for e in failed if e["event"]["details"]["request_id"] == req["id"])
+    line = next(e for e in failed if e["event"]["details"]["request_id"] == req["id"])
+    f = line["event"]
     assert f["details"]["code"] == "audit-unavailable" and f["details"]["released"] is True
+    # the attempt's own event, never acknowledged by the log, was shipped from the outbox before
+    # its failure
+    [attempt] = wait_on_log(login, type="bli_query.executed", object_id=f["object"]["id"])
+    assert attempt["index"] < line["index"]
+    assert attempt["event"]["details"]["consumption_id"] == f["details"]["consumption_id"]

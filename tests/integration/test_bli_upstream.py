@@ -211,6 +211,9 @@ def test_an_interrupted_query_is_finished_and_its_use_given_back(login, bases, s
         assert r.status_code == 200, r.text
         done = poll("the sweep to finish the record", lambda: [x for x in records() if x["state"] == "failed"])
     assert done[0]["id"] == rec["id"] and done[0]["error_code"] == "interrupted"
+    # its event was appended before BLI was asked; shipped again with the failure, it is on the
+    # log once
+    assert len(wait_on_log(login, type="bli_query.executed", object_id=rec["id"])) == 1
     wait_on_log(login, type="bli_query.failed", object_id=rec["id"],
                 until=lambda e: e["event"]["details"]["code"] == "interrupted" and e["event"]["details"]["released"] is True)
     # the use came back: the query runs

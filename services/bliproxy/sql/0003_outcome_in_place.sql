@@ -8,7 +8,8 @@
 --    only columns the outcome leaves alone (a failure sets error_code, a destruction
 --    destroyed_at);
 --  * the queries still pending are listed in queries_in_flight, a row written with the record
---    and deleted with its outcome, which the sweep for interrupted queries reads;
+--    and deleted with its outcome, which the sweep for interrupted queries reads (and which
+--    holds the query's event until it is on the log: below);
 --  * pages are filled to 70 % on insert, leaving room for the record to grow by its sealed
 --    result on the same page.
 -- Run as bligate_bliproxy_owner.
@@ -21,12 +22,24 @@ CREATE INDEX queries_retention ON queries (retention_until) WHERE error_code IS 
 DROP INDEX queries_pending;
 ALTER TABLE queries SET (fillfactor = 70);
 
--- No foreign key: the row is written by the statement that writes the record and deleted by the
--- one that writes its outcome, and a key check would cost a lookup on each. Vacuumed after every
--- thousand deletions (the default waits for a fifth of a table that is nearly always empty).
+-- A query in flight, with its bli_query.executed event: the record's outbox row until the event
+-- is on the log. The record and this row are written in one transaction; the event is then
+-- appended synchronously and the outcome deletes the row — the event never touches the outbox
+-- table, whose row (three index entries, then a non-HOT update marking it shipped) cost more
+-- than the record's own. When the append is not known to have succeeded (audit unavailable,
+-- or the sweep finishing an interrupted query), the outcome moves the event into the outbox
+-- for the shipper (audit de-duplicates by id). event is NULL for records pending before this
+-- migration: their event is in the outbox already. text, not jsonb: nothing reads into it.
+-- No foreign key: the row is written by the statement that writes the record and deleted by
+-- the one that writes its outcome, and a key check would cost a lookup on each. Vacuumed after
+-- every thousand deletions (the default waits for a fifth of a table that is nearly always
+-- empty).
 CREATE TABLE queries_in_flight (
   query_id    uuid PRIMARY KEY,
-  created_at  timestamptz NOT NULL
+  created_at  timestamptz NOT NULL,
+  event_id    uuid,
+  event       text,
+  CHECK ((event_id IS NULL) = (event IS NULL))
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
 INSERT INTO queries_in_flight (query_id, created_at) SELECT id, created_at FROM queries WHERE state = 'pending';
 GRANT SELECT, INSERT, DELETE ON queries_in_flight TO bligate_bliproxy;
