@@ -8,7 +8,9 @@ Processes: each service (replicas included), nginx (master and workers), wrk, an
 backends grouped by the role they serve (pg_stat_activity), the server's own processes as
 "postgres (server)". Backends that ended between the snapshots are not counted. Alongside, the
 rows PostgreSQL read by sequential scans in the bligate schemas: on the query path every read
-should be an index lookup, so a growing figure means a plan that scans a table.
+should be an index lookup, so a growing figure means a plan that scans a table. And what the
+database wrote per query (pg_walinspect over the WAL between the snapshots): records, index
+entries, commits and bytes — the work each row, index and transaction on the path costs.
 """
 
 import argparse
@@ -89,8 +91,29 @@ def snap(args):
     scans = psql(url, "SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables WHERE schemaname IN "
                       f"({', '.join(repr(s) for s in SCHEMAS)})")
     queries = psql(url, "SELECT count(*) FROM bliproxy.queries")
+    lsn = psql(url, "SELECT pg_current_wal_lsn()")[0]
     with open(args.out, "w") as f:
-        json.dump({"groups": groups, "seq_rows": int(scans[0]), "queries": int(queries[0])}, f)
+        json.dump({"groups": groups, "seq_rows": int(scans[0]), "queries": int(queries[0]), "lsn": lsn, "url": url}, f)
+
+
+def wal(a, b, n):
+    """WAL written between two snapshots, per query; None where pg_walinspect is not to be had."""
+    try:
+        psql(b["url"], "CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        rows = psql(b["url"], f"SELECT \"resource_manager/record_type\", count, combined_size"
+                              f" FROM pg_get_wal_stats('{a['lsn']}', '{b['lsn']}', true)")
+    except (subprocess.CalledProcessError, KeyError):
+        return None
+    total = {"records": 0, "bytes": 0, "index": 0, "commits": 0}
+    for row in rows:
+        kind, count, size = row.split("|")
+        total["records"] += int(count)
+        total["bytes"] += int(size)
+        if kind.startswith(("Btree/INSERT_LEAF", "Btree/INSERT_POST", "Gin/")):
+            total["index"] += int(count)
+        if kind == "Transaction/COMMIT":
+            total["commits"] += int(count)
+    return {k: v / n for k, v in total.items()}
 
 
 def report(args):
@@ -114,6 +137,11 @@ def report(args):
     print(f"| **all** ({n} queries) | **{total:.2f}** | |")
     print()
     print(f"Rows read by sequential scans in the bligate schemas: {(b['seq_rows'] - a['seq_rows']) / n:.1f} per query.")
+    w = wal(a, b, n)
+    if w:
+        print()
+        print(f"WAL per query: {w['records']:.1f} records ({w['index']:.1f} index entries, {w['commits']:.1f} commits),"
+              f" {w['bytes'] / 1024:.1f} KiB.")
 
 
 def main():
