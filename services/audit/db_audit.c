@@ -26,21 +26,6 @@ const struct bg_db_stmt aud_stmts[] = {
                      " VALUES ($1, decode($2, 'hex'), $3, $4, $5) ON CONFLICT (tree_size) DO NOTHING"},
   {"aud_sth_upto", "SELECT tree_size, encode(root_hash, 'hex'), signature FROM tree_heads WHERE tree_size <= $1"
                    " ORDER BY tree_size"},
-  /* Reading: a range of indices, optionally filtered. */
-  {"aud_events",
-   "SELECT idx, encode(leaf_hash, 'hex'), canonical FROM events WHERE idx >= $1 AND idx < $2"
-   " AND ($3::text IS NULL OR type = $3) AND ($4::text IS NULL OR actor_id = $4)"
-   " AND ($5::text IS NULL OR object_kind = $5) AND ($6::text IS NULL OR object_id = $6)"
-   " AND ($7::timestamptz IS NULL OR time >= $7) AND ($8::timestamptz IS NULL OR time < $8)"
-   " AND ($9::text IS NULL OR subject_hmacs @> ARRAY[$9::text]) ORDER BY idx LIMIT $10"},
-  /* by subject: the condition of the partial index events_subject, so it is used */
-  {"aud_events_subject",
-   "SELECT idx, encode(leaf_hash, 'hex'), canonical FROM events WHERE subject_hmacs @> ARRAY[$9::text]"
-   " AND subject_hmacs <> '{}' AND idx >= $1 AND idx < $2"
-   " AND ($3::text IS NULL OR type = $3) AND ($4::text IS NULL OR actor_id = $4)"
-   " AND ($5::text IS NULL OR object_kind = $5) AND ($6::text IS NULL OR object_id = $6)"
-   " AND ($7::timestamptz IS NULL OR time >= $7) AND ($8::timestamptz IS NULL OR time < $8)"
-   " ORDER BY idx LIMIT $10"},
   /* read with binary results: idx int8, leaf_hash raw, canonical as bytes */
   {"aud_verify_range", "SELECT idx, leaf_hash, canonical FROM events WHERE idx >= $1 AND idx < $2 ORDER BY idx"},
 };
@@ -86,6 +71,31 @@ bool aud_entry_prepare(struct aud_entry *e, const char *source, const char **why
   "SELECT 0, e.idx, encode(e.leaf_hash, 'hex') FROM unnest($3::bigint[]) AS l(i) JOIN events e ON e.idx = l.i"    \
   " UNION ALL SELECT n.level, n.idx, encode(n.hash, 'hex') FROM nodes n"                                          \
   " JOIN unnest($1::smallint[], $2::bigint[]) AS q(l, i) ON n.level = q.l AND n.idx = q.i"
+
+/* The log's search (GET /v1/audit/events): a range of indices, optionally filtered, in index
+ * order. Not prepared either: after five executions PostgreSQL settles on a generic plan, which
+ * cannot know which filters are set and walks the log in index order testing each event —
+ * measured with 300,000 events, 122 ms for an actor with no events against 0.14 ms planned
+ * with the filters at hand (events_actor). Planning costs 0.2-1.5 ms; an auditor's search can
+ * afford it, a scan of a growing log cannot. A time window alone is still read in index order
+ * from the range's start (the planner assumes time and index unrelated). */
+#define AUD_EVENTS_FILTERS                                                                                         \
+  " AND ($3::text IS NULL OR type = $3) AND ($4::text IS NULL OR actor_id = $4)"                                   \
+  " AND ($5::text IS NULL OR object_kind = $5) AND ($6::text IS NULL OR object_id = $6)"                           \
+  " AND ($7::timestamptz IS NULL OR time >= $7) AND ($8::timestamptz IS NULL OR time < $8)"
+#define AUD_EVENTS                                                                                                 \
+  "SELECT idx, encode(leaf_hash, 'hex'), canonical FROM events WHERE idx >= $1 AND idx < $2" AUD_EVENTS_FILTERS    \
+  " AND ($9::text IS NULL OR subject_hmacs @> ARRAY[$9::text]) ORDER BY idx LIMIT $10"
+/* by subject: the condition of the partial index events_subject, so it is used */
+#define AUD_EVENTS_SUBJECT                                                                                         \
+  "SELECT idx, encode(leaf_hash, 'hex'), canonical FROM events WHERE subject_hmacs @> ARRAY[$9::text]"             \
+  " AND subject_hmacs <> '{}' AND idx >= $1 AND idx < $2" AUD_EVENTS_FILTERS " ORDER BY idx LIMIT $10"
+
+PGresult *aud_events_select(struct bg_dbc *c, bool by_subject, const char *const params[10])
+{
+  return by_subject ? bg_dbc_exec_sql(c, "aud_events_subject", AUD_EVENTS_SUBJECT, 10, params)
+                    : bg_dbc_exec_sql(c, "aud_events", AUD_EVENTS, 10, params);
+}
 
 /* Growable text for array literals. */
 struct sbuf {

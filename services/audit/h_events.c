@@ -46,7 +46,7 @@ static PGresult *fetch(struct bg_dbc *c, const struct filters *f, uint64_t from_
   snprintf(b, sizeof b, "%" PRIu64, to_idx);
   snprintf(l, sizeof l, "%d", limit);
   const char *p[] = {a, b, f->type, f->actor_id, f->object_kind, f->object_id, f->from, f->to, f->subject_hmac, l};
-  return bg_dbc_exec(c, f->subject_hmac ? "aud_events_subject" : "aud_events", 10, p, NULL);
+  return aud_events_select(c, f->subject_hmac != NULL, p);
 }
 
 static json_t *item_json(PGresult *res, int row)
