@@ -20,9 +20,9 @@ function request()
     counter = counter + 1
     parts[i] = string.format(
       '{"id":"%s-8%03x-%012x","type":"bench.event","time":"2026-01-01T00:00:00Z","outcome":"success",' ..
-      '"actor":{"client_id":"bench"},"object":{"kind":"bench","id":"%d"},"request_id":"bench-%d",' ..
+      '"actor":{"client_id":"bench%d"},"object":{"kind":"bench","id":"%d"},"request_id":"bench-%d",' ..
       '"details":{"n":%d,"note":"a benchmark event of roughly the size of a real one"}}',
-      prefix, math.random(0, 0xfff), counter, counter, counter, counter)
+      prefix, math.random(0, 0xfff), counter, counter % 500, counter, counter, counter)
   end
   local body = '{"events":[' .. table.concat(parts, ",") .. ']}'
   return wrk.format("POST", "/internal/events",

@@ -73,12 +73,14 @@ bool aud_entry_prepare(struct aud_entry *e, const char *source, const char **why
   " JOIN unnest($1::smallint[], $2::bigint[]) AS q(l, i) ON n.level = q.l AND n.idx = q.i"
 
 /* The log's search (GET /v1/audit/events): a range of indices, optionally filtered, in index
- * order. Not prepared either: after five executions PostgreSQL settles on a generic plan, which
- * cannot know which filters are set and walks the log in index order testing each event —
- * measured with 300,000 events, 122 ms for an actor with no events against 0.14 ms planned
- * with the filters at hand (events_actor). Planning costs 0.2-1.5 ms; an auditor's search can
- * afford it, a scan of a growing log cannot. A time window alone is still read in index order
- * from the range's start (the planner assumes time and index unrelated). */
+ * order. Not prepared either: a prepared statement may settle, after five executions on a
+ * connection, on a generic plan, which cannot know which filters are set and walks the log in
+ * index order testing each event. Whether it does depends on the planner's estimates: on a log
+ * of 300,000 events from 500 actors, a PREPAREd search for an actor with no events did, and took
+ * 122 ms, against 0.14 ms planned with the filter at hand (events_actor); bench/audit's log of a
+ * million did not (5 ms either way). Planning costs 0.2-2 ms; an auditor's search can afford
+ * it, a scan of a growing log cannot. A time window alone is still read in index order from the
+ * range's start (the planner assumes time and index unrelated). */
 #define AUD_EVENTS_FILTERS                                                                                         \
   " AND ($3::text IS NULL OR type = $3) AND ($4::text IS NULL OR actor_id = $4)"                                   \
   " AND ($5::text IS NULL OR object_kind = $5) AND ($6::text IS NULL OR object_id = $6)"                           \
