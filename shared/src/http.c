@@ -10,6 +10,7 @@
 #include "bligate/log.h"
 #include "bligate/util.h"
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -965,7 +966,9 @@ struct bg_server *bg_server_start(const struct bg_server_cfg *cfg)
 #endif
   /* poll(), not select(): a connection thread waits on one socket, and select() would both
    * scan a descriptor bitmap on every wait and fail past descriptor 1023. */
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+  /* ITC: MHD_quiesce_daemon and MHD_add_connection, both used when draining, want it */
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
+                   MHD_USE_ITC;
   struct MHD_OptionItem tls[5];
   bg_tls_mhd_options(&s->cfg, &flags, tls);
   s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
@@ -983,6 +986,32 @@ struct bg_server *bg_server_start(const struct bg_server_cfg *cfg)
   return s;
 }
 
+/* Connections the kernel has completed on the listening socket but MHD has not accepted yet:
+ * closing the socket would reset them, and a gateway that has already sent its request on one
+ * gets "connection reset" for a POST it must not retry elsewhere (seen as a 503 when a replica
+ * was stopped under load). They are accepted here and handed to MHD, to be served like the rest
+ * (told to close). */
+static void accept_backlog(struct bg_server *s, MHD_socket listener)
+{
+  int fl = fcntl(listener, F_GETFL);
+  if (fl < 0 || fcntl(listener, F_SETFL, fl | O_NONBLOCK) < 0)
+    return;
+  int n = 0;
+  for (;;) {
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    int fd = accept4(listener, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC);
+    if (fd < 0)
+      break; /* EAGAIN: nothing left */
+    if (MHD_add_connection(s->d, fd, (struct sockaddr *)&addr, len) == MHD_YES)
+      n++;
+    else
+      bg_warn("a connection accepted while draining could not be served");
+  }
+  if (n)
+    bg_info("draining: %d connection(s) waiting in the listening socket's queue served", n);
+}
+
 void bg_server_wait(struct bg_server *s)
 {
   sigset_t set;
@@ -996,12 +1025,14 @@ void bg_server_wait(struct bg_server *s)
    * in its queue would get no answer): a gateway's next connection goes to another replica.
    * For a grace period the requests still arriving on open keep-alive connections are served
    * and told "Connection: close", so the gateway retires those connections instead of finding
-   * one closed under a request it has just sent. Then what is in flight finishes (at most
-   * 10 s in all). */
-  MHD_socket listener = MHD_quiesce_daemon(s->d);
-  if (listener != MHD_INVALID_SOCKET)
-    close(listener);
+   * one closed under a request it has just sent; so are the connections still waiting in the
+   * socket's queue (accept_backlog). Then what is in flight finishes (at most 10 s in all). */
   atomic_store(&s->draining, true);
+  MHD_socket listener = MHD_quiesce_daemon(s->d);
+  if (listener != MHD_INVALID_SOCKET) {
+    accept_backlog(s, listener);
+    close(listener);
+  }
   int64_t start = bg_mono_us();
   for (;;) {
     int64_t ms = (bg_mono_us() - start) / 1000;
