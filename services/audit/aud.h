@@ -50,13 +50,13 @@ struct aud_entry {
  * canonical form. */
 bool aud_entry_prepare(struct aud_entry *e, const char *source, const char **why);
 void aud_entry_clear(struct aud_entry *e);
-/* Appends the entries in order as one transaction under the log's row lock: new ids get the
- * next indices, known ids are reported as duplicates (same bytes) or conflicts (other bytes;
- * then nothing is appended and false is returned with *conflict set). */
 /* The log's events in [params[0], params[1]) matching the filters of GET /v1/audit/events
  * (params: from, to, type, actor, object kind, object id, time from, time to, subject HMAC,
  * limit), in index order; planned for each call. */
 PGresult *aud_events_select(struct bg_dbc *c, bool by_subject, const char *const params[10]);
+/* Appends the entries in order as one transaction under the log's row lock: new ids get the
+ * next indices, known ids are reported as duplicates (same bytes) or conflicts (other bytes;
+ * then nothing is appended and false is returned with *conflict set). */
 bool aud_append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *conflict);
 /* group.c: the same, for the intake, committed together with concurrent callers' batches. */
 bool aud_group_append(struct aud_entry *e, size_t n, bool *conflict);

@@ -61,11 +61,10 @@ static json_t *list_row(PGresult *res, int row, void *arg)
   "SELECT e.idx, e.canonical FROM unnest($1::text[]) AS q(id) JOIN events e ON e.object_id = q.id"        \
   " WHERE e.type = ANY($2::text[]) AND e.idx < $3 ORDER BY e.idx"
 
-/* Rows of (idx, canonical) as [{index, event}] from the prepared statement stmt, or from the
- * SQL text sql when stmt is NULL; NULL on a database failure. */
-static json_t *load_events(struct bg_dbc *c, const char *stmt, const char *sql, int n, const char *const *p)
+/* Rows of (idx, canonical) as [{index, event}], res consumed; NULL when res is (a database
+ * failure). */
+static json_t *load_events(PGresult *res)
 {
-  PGresult *res = stmt ? bg_dbc_exec(c, stmt, n, p, NULL) : bg_dbc_exec_sql(c, "events_of_objects", sql, n, p);
   if (!res)
     return NULL;
   json_t *out = json_array();
@@ -106,9 +105,9 @@ static json_t *compute(struct bg_dbc *c, int year, int quarter, time_t start, ti
   const char *pa[] = {"{query_request.decided,external_application.accepted}", q0, q1, tree_size};
   const char *pp[] = {"{grants.changed,grants.suspended,account.updated,account.deactivated,permission_admin.handover}",
                       "1970-01-01T00:00:00Z", q1, tree_size};
-  json_t *usage = load_events(c, "ov_ev_types", NULL, 4, pu);
-  json_t *approvals = usage ? load_events(c, "ov_ev_types", NULL, 4, pa) : NULL;
-  json_t *perms = approvals ? load_events(c, "ov_ev_types", NULL, 4, pp) : NULL;
+  json_t *usage = load_events(bg_dbc_exec(c, "ov_ev_types", 4, pu, NULL));
+  json_t *approvals = usage ? load_events(bg_dbc_exec(c, "ov_ev_types", 4, pa, NULL)) : NULL;
+  json_t *perms = approvals ? load_events(bg_dbc_exec(c, "ov_ev_types", 4, pp, NULL)) : NULL;
   json_t *reqs = NULL, *body = NULL;
   if (perms) {
     /* the approved requests' submissions and uses, whenever they happened */
@@ -142,7 +141,7 @@ static json_t *compute(struct bg_dbc *c, int year, int quarter, time_t start, ti
       lit[len] = '\0';
       const char *po[] = {lit, "{query_request.submitted,query_request.use_consumed,query_request.use_released}",
                           tree_size};
-      reqs = load_events(c, NULL, EVENTS_OF_OBJECTS, 3, po);
+      reqs = load_events(bg_dbc_exec_sql(c, "events_of_objects", EVENTS_OF_OBJECTS, 3, po));
       free(lit);
     }
     json_decref(ids);
