@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -159,6 +160,28 @@ def sign_in_body(challenge, cert, key, method="raw"):
 
 
 __all__ = ["ApiError", "devpki", "signing", "problem", "sign_in_body", "new_national_id"]
+
+
+def start_service(binary, env, base, log=None):
+    """One more service process (binary, with env), returned once it answers /readyz at base;
+    its output goes to log (a path) when given. Stopped here if it does not become ready."""
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen([binary], env=env, stdout=out, stderr=subprocess.STDOUT)
+    if log:
+        out.close()
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, f"{binary} exited" + (": " + pathlib.Path(log).read_text() if log else "")
+        try:
+            if requests.get(base + "/readyz", timeout=2).status_code == 200:
+                return proc
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() >= deadline:
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise AssertionError(f"{binary} did not become ready")
+        time.sleep(0.1)
 
 
 def poll(what, fn, seconds=30):

@@ -6,9 +6,7 @@ opens (503 without a call) and closes after its pause (on the proxy's test clock
 import contextlib
 import os
 import socket
-import subprocess
 import threading
-import time
 
 import pytest
 import requests
@@ -16,7 +14,7 @@ import requests
 import sandboxlib
 from bli_helpers import (NoUpstreamCall, approved, bliproxy_env, calls, log_events, poll, service_clock,  # noqa: F401
                          wait_on_log)
-from conftest import problem
+from conftest import problem, start_service
 from workflow_helpers import bases  # noqa: F401
 
 
@@ -141,26 +139,14 @@ def second_proxy(stack, tmp_path, drop=(), **settings):
     port = free_port()
     env.update(BLIGATE_LISTEN_PORT=str(port), **settings)
     binary = os.path.join(os.environ.get("BLIGATE_BIN_DIR", ""), "bligate-bliproxy")
-    logfile = tmp_path / f"bliproxy-{port}.log"
-    log = open(logfile, "w")
-    p = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    p = start_service(binary, env, base, tmp_path / f"bliproxy-{port}.log")
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.exceptions.ConnectionError:
-                pass
-            assert p.poll() is None and time.monotonic() < deadline, logfile.read_text()
-            time.sleep(0.1)
         yield base, p
     finally:
         if p.poll() is None:
             p.terminate()
         p.wait(timeout=30)
-        log.close()
 
 
 def test_a_proxy_without_its_certificate_is_refused(login, bases, stack, tmp_path):
@@ -215,6 +201,7 @@ def test_an_interrupted_query_is_finished_and_its_use_given_back(login, bases, s
     # log once
     assert len(wait_on_log(login, type="bli_query.executed", object_id=rec["id"])) == 1
     wait_on_log(login, type="bli_query.failed", object_id=rec["id"],
-                until=lambda e: e["event"]["details"]["code"] == "interrupted" and e["event"]["details"]["released"] is True)
+                until=lambda e: e["event"]["details"]["code"] == "interrupted"
+                and e["event"]["details"]["released"] is True)
     # the use came back: the query runs
     assert query(q1, req["id"], nid).status_code == 201

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import problem
+from conftest import problem, start_service
 from workflow_helpers import bases, form2, subject  # noqa: F401
 
 
@@ -59,33 +59,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_replica(env, base, log=None):
-    """A second workflow process with env, once it answers /readyz at base; its output goes to
-    log (a path) when given."""
-    out = open(log, "wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([binary()], env=env, stdout=out, stderr=subprocess.STDOUT)
-    if log:
-        out.close()
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, "the workflow replica exited" + (": " + log.read_text() if log else "")
-        try:
-            if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                return proc
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() >= deadline:
-            proc.terminate()
-            proc.wait(timeout=30)
-            raise AssertionError("the workflow replica did not become ready")
-        time.sleep(0.1)
-
-
 def test_the_window_is_configurable(stack, login, bases, client):
     port = free_port()
     env = dict(full_env(stack, port), BLIGATE_REQUEST_WINDOW_DAYS="3")
     base = f"http://127.0.0.1:{port}"
-    proc = start_replica(env, base)
+    proc = start_service(binary(), env, base)
     try:
         q1, sup = login("querier1"), login("supervisor1")
         req = q1.call("POST", "/v1/query-requests", status=201, json=form2(bases["PUBLIC-ASSISTANCE"], [subject()]))
@@ -151,7 +129,7 @@ def test_forwarded_for_is_believed_only_from_a_trusted_range(stack, tmp_path, tr
                BLIGATE_TRUSTED_PROXIES=trusted.format(net=net, ip=ip))
     log = tmp_path / "workflow.log"
     base = f"http://{ip}:{port}"
-    proc = start_replica(env, base, log)
+    proc = start_service(binary(), env, base, log)
     try:
         rid = "xff-" + os.urandom(8).hex()
         r = requests.get(base + "/v1/legal-bases", timeout=5,
