@@ -282,6 +282,44 @@ def test_filters_and_pagination(login, intake, stack):
     problem(c.get("/v1/audit/events", headers={"Accept": "text/csv"}), 406, "not-acceptable")
 
 
+def test_time_window_is_exact_whatever_order_the_times_arrive_in(login, intake, stack):
+    """A time window is turned into a range of indices through each block of 4,096 indices'
+    earliest and latest event time (audit.event_blocks, kept by the append in its transaction),
+    so that a recent window is not reached by reading the whole log before it. Sources' clocks
+    and delays put events on the log out of time order: the bounds must not lose them."""
+    kind = "test-" + uuid.uuid4().hex[:8]
+    past = [event(object={"kind": kind, "id": "past"}, time="2019-06-01T12:00:00Z") for _ in range(3)]
+    future = [event(object={"kind": kind, "id": "future"}, time="2099-06-01T12:00:00Z")]
+    now = [event(object={"kind": kind, "id": "now"}, time="2026-01-02T03:04:05Z") for _ in range(2)]
+    idx = {name: [r["index"] for r in append(intake, evs)["results"]]
+           for name, evs in (("past", past), ("future", future), ("now", now))}
+    c = login("permadmin")
+
+    def window(**params):
+        return [it["index"] for it in c.call("GET", "/v1/audit/events", params=dict(params, object_kind=kind))["items"]]
+
+    # appended after events of later times, found by a window around their own
+    assert window(**{"from": "2019-06-01T00:00:00Z", "to": "2019-06-02T00:00:00Z"}) == idx["past"]
+    assert window(to="2019-06-02T00:00:00Z") == idx["past"]
+    # appended before events of earlier times, found by a window that starts after those
+    assert window(**{"from": "2099-01-01T00:00:00Z"}) == idx["future"]
+    assert window(**{"from": "2026-01-02T03:04:05Z", "to": "2026-01-02T03:04:06Z"}) == idx["now"]
+    assert window(**{"from": "2019-01-01T00:00:00Z"}) == idx["past"] + idx["future"] + idx["now"]
+    # a window no event of the log meets, after all of them and before all of them
+    assert c.call("GET", "/v1/audit/events", params={"from": "2100-01-01T00:00:00Z"})["items"] == []
+    assert c.call("GET", "/v1/audit/events", params={"to": "1990-01-01T00:00:00Z"})["items"] == []
+    # the blocks agree with the log, block by block
+    assert sql(stack, "SELECT count(*) FROM (SELECT idx / 4096 AS block, min(time) AS lo, max(time) AS hi"
+                      " FROM audit.events GROUP BY 1) l FULL JOIN audit.event_blocks b USING (block)"
+                      " WHERE l.lo IS DISTINCT FROM b.min_time OR l.hi IS DISTINCT FROM b.max_time") == ["0"]
+    # and cannot be narrowed behind the log's back, which would hide events from the search
+    r = psql(stack["BLIGATE_DB_SUPER_URL"], "DELETE FROM audit.event_blocks")
+    assert r.returncode != 0 and "append-only" in r.stderr
+    r = psql(stack["BLIGATE_DB_SUPER_URL"], "UPDATE audit.event_blocks SET min_time = '2020-01-01'")
+    assert r.returncode != 0 and "only ever widened" in r.stderr
+    assert window(to="2019-06-02T00:00:00Z") == idx["past"]
+
+
 def test_search_by_national_id_finds_the_subjects_events(login, intake, stack):
     nid, other = new_national_id(), new_national_id()
     masked = nid[:3] + "****" + nid[-3:]
