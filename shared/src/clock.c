@@ -64,7 +64,8 @@ bool bg_time_parse(const char *s, time_t *out)
       !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &m) || s[16] != ':' ||
       !digits(s + 17, 2, &sec))
     return false;
-  if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+  /* year 0000 does not exist for PostgreSQL, which would answer a 500 for it */
+  if (Y < 1 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
     return false;
   const char *p = s + 19;
   if (*p == '.') {
@@ -93,7 +94,9 @@ bool bg_time_parse(const char *s, time_t *out)
       return false;
     if (*p)
       p += 2;
-    if (oh > 23 || om > 59)
+    /* RFC 3339 allows hours to 23; PostgreSQL takes offsets to 15:59 only (real zones stay
+     * within 14 hours), and a time it refuses would be a 500, not a 400 */
+    if (oh > 15 || om > 59)
       return false;
     off = sign * (oh * 3600L + om * 60L);
   } else {

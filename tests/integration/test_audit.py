@@ -279,6 +279,9 @@ def test_filters_and_pagination(login, intake, stack):
     assert sql(stack, f"SELECT count(*) FROM audit.events WHERE canonical LIKE '%{nid}%'") == ["0"]
     problem(c.get("/v1/audit/events", params={"cursor": "bm9wZQ"}), 400, "bad-cursor")
     problem(c.get("/v1/audit/events", params={"from": "yesterday"}), 400, "bad-query-parameter")
+    # well-formed times the database cannot hold are refused here, not failed there (a 500)
+    problem(c.get("/v1/audit/events", params={"from": "0000-01-01T00:00:00Z"}), 400, "bad-query-parameter")
+    problem(c.get("/v1/audit/events", params={"to": "2024-01-01T00:00:00+16:00"}), 400, "bad-query-parameter")
     problem(c.get("/v1/audit/events", headers={"Accept": "text/csv"}), 406, "not-acceptable")
 
 
