@@ -5,37 +5,10 @@
 #include "bligate/events.h"
 #include "bligate/log.h"
 #include "bligate/session.h"
-#include "bligate/svc.h"
-#include <stdio.h>
-#include <string.h>
 
 static const char *const readers[] = {"permission_admin", "it_staff", "ethics_officer", "director", NULL};
 
-bool aud_session_hook(struct bg_request *r)
-{
-  char url[512];
-  snprintf(url, sizeof url, "%s/internal/sessions/%s", aud.accounts_url, r->token.sid);
-  json_t *s = NULL;
-  long status = r->token.sid[0] ? bg_svc_call(aud.svc, "GET", url, NULL, r->request_id, &s) : 404;
-  bool ok = bg_session_live(r, status, s);
-  if (ok) {
-    /* today's roles and unit, from accounts */
-    json_t *roles = json_object_get(s, "roles");
-    size_t i;
-    json_t *v;
-    r->token.nroles = 0;
-    json_array_foreach(roles, i, v)
-    {
-      const char *role = json_string_value(v);
-      if (role && strlen(role) < sizeof r->token.roles[0] && r->token.nroles < BG_MAX_ROLES)
-        snprintf(r->token.roles[r->token.nroles++], sizeof r->token.roles[0], "%s", role);
-    }
-    const char *unit = json_string_value(json_object_get(s, "unit_id"));
-    snprintf(r->token.unit, sizeof r->token.unit, "%s", unit ? unit : "");
-  }
-  json_decref(s);
-  return ok;
-}
+bool aud_session_hook(struct bg_request *r) { return bg_session_check(r, aud.svc, aud.accounts_url); }
 
 bool aud_is_reader(struct bg_request *r)
 {

@@ -447,7 +447,9 @@ void wf_h_requests_decide(struct bg_request *r)
   if (client_of[0])
     json_object_set_new(d, "on_behalf_of", json_pack("{s:s, s:s}", "account_id", decider, "name",
                                                       wf_str(me, "name")));
-  if (!bg_outbox_add(c, ev) || !(out = request_with_subjects(r, c, res, true)))
+  /* the deciding person read the subjects in full before deciding; an integration client, which
+   * only relays a decision taken in its own system, is shown them masked, as on its GET */
+  if (!bg_outbox_add(c, ev) || !(out = request_with_subjects(r, c, res, !client_of[0])))
     goto failed_quiet;
   if (!bg_dbc_commit(c))
     goto failed;

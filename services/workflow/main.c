@@ -6,6 +6,7 @@
 #include "bligate/httpc.h"
 #include "bligate/log.h"
 #include "bligate/service.h"
+#include "bligate/session.h"
 #include "bligate/shipper.h"
 #include "bligate/svc.h"
 #include <stdio.h>
@@ -16,6 +17,11 @@ extern const struct bg_migration workflow_migrations[];
 extern const size_t workflow_migrations_len;
 
 struct wf_ctx wf;
+
+/* A user's session is asked of accounts on every request, as audit and accounts do: a logout,
+ * a newer login, a deactivation or a change of roles or unit takes effect at once, not when the
+ * token expires. Client tokens (the proxy, integration clients) have no session. */
+static bool session_hook(struct bg_request *r) { return bg_session_check(r, wf.svc, wf.accounts_url); }
 
 static bool ready(void *ctx, const char **why)
 {
@@ -53,8 +59,7 @@ int main(int argc, char **argv)
     return 1;
   }
   cfg.keys = keys;
-  /* No session check per call: the proxy asks accounts before every data access, and
-   * decisions here re-read the decider's account (wf_caller). */
+  cfg.auth_hook = session_hook;
   cfg.ready = ready;
   cfg.idem_db = wf.db;
   struct bg_server *srv = bg_server_start(&cfg);

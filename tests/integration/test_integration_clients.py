@@ -53,6 +53,8 @@ def test_a_unit_client_reads_and_decides_for_its_unit_only(admin, client, demo, 
     # the decision supervisor1 took in the document system
     done = ca.call("POST", url, json={"decision": "approve", "on_behalf_of": sup1})
     assert done["state"] == "approved" and done["decision"]["decided_by"] == sup1
+    # relayed, not read: the reply masks the subjects' IDs as the client's GET does
+    assert all("national_id" not in s and s["national_id_masked"] for s in done["subjects"]) and nid not in str(done)
     ev = poll("the decision's event", lambda: [
         e for e in login("ethics1").items("/v1/audit/events",
                                           params={"type": "query_request.decided", "object_id": req["id"]})])

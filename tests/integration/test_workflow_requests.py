@@ -5,6 +5,7 @@ and released by the proxy; object-level access. Through the gateway with the dem
 (querier1 holds C0101, B0101, B0201; querier2 C0101, P0301). Every response is checked against
 the contract."""
 
+import base64
 import concurrent.futures
 import datetime
 import uuid
@@ -84,6 +85,29 @@ def test_form2_end_to_end(login, bases, proxy, demo, stack):
                           f" OR name LIKE '%{a}%'")
     if "audit" in stack.get("BLIGATE_SERVICES", "").split():
         assert audit_source(stack, sub["id"]) == "workflow"
+
+
+def test_an_ended_session_is_refused_at_once(login, bases, demo):
+    """Rule 3: a logout ends the session everywhere data is reached, not when the token expires
+    five minutes later: workflow asks accounts about the session on every request, so an old
+    token reads no subject's ID number and decides nothing."""
+    q1 = login("querier1")
+    req = submit(q1, form2(bases["PUBLIC-ASSISTANCE"], [subject(["C0101"], new_national_id())]))
+    token = q1.token
+    q1.logout()
+    q1.token = token
+    problem(q1.get(f"/v1/query-requests/{req['id']}"), 401, "session-ended")
+    problem(q1.get("/v1/query-requests"), 401, "session-ended")
+    problem(q1.post(f"/v1/query-requests/{req['id']}/cancel", json={"reason": "no longer needed here"}),
+            401, "session-ended")
+    sup = login("supervisor1")
+    token = sup.token
+    sup.logout()
+    sup.token = token
+    problem(sup.get(f"/v1/query-requests/{req['id']}"), 401, "session-ended")
+    problem(decide(sup, req["id"]), 401, "session-ended")
+    # nothing was decided or cancelled with the ended sessions
+    assert login("supervisor1").call("GET", f"/v1/query-requests/{req['id']}")["state"] == "pending"
 
 
 def test_colleague_asks_a_querier(login, bases, person_in, demo):
@@ -215,7 +239,9 @@ def test_nobody_approves_their_own_request(login, bases, demo, person_in, admin)
     assert mine["decider_role"] == "director"
     problem(decide(boss["c"], mine["id"]), 403, "self-approval")
     problem(decide(sup, mine["id"]), 403, "not-request-decider")
-    assert decide(director, mine["id"]).status_code == 200
+    # (grant() signed the Director in again, which ended the first session)
+    problem(decide(director, mine["id"]), 401, "session-ended")
+    assert decide(login("director"), mine["id"]).status_code == 200
 
 
 def test_only_the_supervisor_of_the_unit_decides(login, bases):
@@ -420,6 +446,10 @@ def test_list_filters_and_pages(login, bases, demo, person_in):
                 {"querier_id": "1"}, {"limit": 201}):
         problem(sup.get("/v1/query-requests", params=bad), 400, "bad-query-parameter")
     problem(sup.get("/v1/query-requests", params={"cursor": "x"}), 400, "bad-cursor")
+    # a cursor with a time the database cannot hold (it answered 500)
+    for t in ("0000-01-01T00:00:00Z", "9999-12-31T23:00:00-23:00"):
+        cur = base64.urlsafe_b64encode(f"{t}|{uuid.uuid4()}".encode()).decode().rstrip("=")
+        problem(sup.get("/v1/query-requests", params={"cursor": cur}), 400, "bad-cursor")
 
 
 def test_idempotent_submission(login, bases):

@@ -7,11 +7,18 @@
 #include <stdbool.h>
 
 struct bg_request;
+struct bg_svc;
 
 /* status and reply of the call (status 0: accounts unreachable). True when the session is live,
  * belongs to the token's account and the account is active; otherwise replies the refusal
  * (session-ended, session-idle-expired, account-inactive, token-invalid, or 503
  * dependency-unavailable) and returns false. */
 bool bg_session_live(struct bg_request *r, long status, const json_t *s);
+
+/* A service's auth hook (bg_server_cfg.auth_hook) for user tokens: asks accounts at
+ * accounts_url about the token's session on every request, refuses as bg_session_live does,
+ * and replaces the token's roles and unit with the ones accounts holds now, so a change of
+ * roles or unit takes effect at once too. */
+bool bg_session_check(struct bg_request *r, struct bg_svc *svc, const char *accounts_url);
 
 #endif
