@@ -6,6 +6,8 @@ still cannot delete outbox rows itself. Time moves with the services' test clock
 import re
 import subprocess
 
+import pytest
+
 import requests
 
 from conftest import poll
@@ -72,6 +74,22 @@ def test_purge_keeps_unshipped_rows_and_the_role_cannot_delete(stack):
         r = subprocess.run(["psql", role_url(stack, f"bligate_{svc}"), "-X", "-At", "-c",
                             f"SELECT {svc}.outbox_purge('-infinity', 1)"], capture_output=True, text=True)
         assert r.returncode == 0 and r.stdout.strip() == "0", (svc, r.stderr)
+
+
+@pytest.mark.parametrize("svc", ["accounts", "workflow", "bliproxy"])
+def test_purge_is_not_held_up_by_rows_it_may_not_delete_yet(stack, svc):
+    # 1,500 rows shipped on a clock that was ahead (not past retention yet), then one shipped
+    # long ago: the purge reaches it, where it used to look at the 1,000 oldest rows only
+    out = sql(stack, "BEGIN;"
+                     f" INSERT INTO {svc}.outbox (event_id, event, shipped_at)"
+                     "  SELECT gen_random_uuid(), '{}', now() + interval '1 day' FROM generate_series(1, 1500);"
+                     f" INSERT INTO {svc}.outbox (event_id, event, shipped_at) VALUES"
+                     "  ('00000000-0000-4000-8000-0000000000aa', '{}', now() - interval '1 year');"
+                     f" SELECT {svc}.outbox_purge(now() - interval '30 days', 1000) >= 1;"
+                     f" SELECT count(*) FROM {svc}.outbox WHERE event_id = '00000000-0000-4000-8000-0000000000aa'"
+                     "  OR shipped_at = now() + interval '1 day';"
+                     " ROLLBACK;")
+    assert out[-3:] == ["t", "1500", "ROLLBACK"], out  # the old row went, the others stayed
 
 
 def test_sessions_go_long_after_their_expiry(client, person, stack, clock):
