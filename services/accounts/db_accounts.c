@@ -54,7 +54,9 @@ const struct bg_db_stmt acct_stmts[] = {
                    " ORDER BY a.created_at, a.id LIMIT $6"},
   {"account_update", "UPDATE accounts a SET name = COALESCE($2, a.name), unit_id = COALESCE($3::uuid, a.unit_id),"
                      " title = COALESCE($4, a.title),"
-                     " roles = COALESCE(ARRAY(SELECT json_array_elements_text($5::json)), a.roles),"
+                     /* not COALESCE(ARRAY(...)): the ARRAY of no roles sent is {}, not NULL, and a
+                      * change of phone number took every role away */
+                     " roles = CASE WHEN $5::json IS NULL THEN a.roles ELSE ARRAY(SELECT json_array_elements_text($5::json)) END,"
                      " phone = COALESCE($6, a.phone), email = COALESCE($7, a.email),"
                      " egov_account = COALESCE($8, a.egov_account), updated_at = $9"
                      " WHERE a.id = $1 RETURNING " ACOLS},
@@ -69,7 +71,7 @@ const struct bg_db_stmt acct_stmts[] = {
                   " not_before, not_after, pem, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                   " RETURNING " CCOLS},
   {"cert_list", "SELECT " CCOLS " FROM certificates c WHERE c.account_id = $1 ORDER BY c.created_at, c.id"},
-  {"cert_disable", "UPDATE certificates c SET status = 'disabled', disabled_at = $3"
+  {"cert_disable", "UPDATE certificates c SET status = 'disabled', disabled_at = COALESCE(c.disabled_at, $3)"
                    " WHERE c.id = $1 AND c.account_id = $2 RETURNING c.status"},
   {"certs_disable_account", "UPDATE certificates SET status = 'disabled', disabled_at = $2"
                             " WHERE account_id = $1 AND status = 'active'"},
@@ -142,6 +144,11 @@ const struct bg_db_stmt acct_stmts[] = {
   {"session_touch", "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND ended_at IS NULL AND last_seen_at < $2"},
   {"sessions_end_account", "UPDATE sessions SET ended_at = $3, end_reason = $2"
                            " WHERE account_id = $1 AND ended_at IS NULL RETURNING id"},
+  /* the certificate that opened the session, checked again at each refresh */
+  {"session_cert", "SELECT c.pem FROM sessions s JOIN certificates c ON c.id = s.certificate_id WHERE s.id = $1"},
+  /* the account's ($3) live session, if that certificate opened it (sessions_one_live) */
+  {"sessions_end_certificate", "UPDATE sessions SET ended_at = $2, end_reason = 'certificate_disabled'"
+                               " WHERE account_id = $3 AND certificate_id = $1 AND ended_at IS NULL RETURNING id"},
   /* permission applications (Form 1): the applicant's details are copied at submission */
   {"pa_insert",
    "INSERT INTO permission_applications AS p (id, form_no, applicant_id, type, items, other_text, reason, pdpa_read,"

@@ -221,6 +221,18 @@ void acct_h_accounts_get(struct bg_request *r)
   bg_db_release(c);
 }
 
+/* Whether a roles column (a JSON array) names role. */
+static bool has_role_json(const char *roles_json, const char *role)
+{
+  json_t *roles = json_loads(roles_json, 0, NULL);
+  bool has = false;
+  size_t i;
+  json_t *v;
+  json_array_foreach(roles, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), role)) has = true;
+  json_decref(roles);
+  return has;
+}
+
 void acct_h_accounts_patch(struct bg_request *r)
 {
   static const struct bg_field spec[] = {ACCOUNT_FIELDS(false), BG_FIELD_END};
@@ -234,6 +246,15 @@ void acct_h_accounts_patch(struct bg_request *r)
   struct account_body b = {0};
   if (!bg_json_parse(r, r->json, spec, &b) || !check_email(r, b.email))
     return;
+  /* Separation of duties: the administrator who approves everyone's permissions does not give
+   * themselves roles, a unit or a title (a supervisor's role, say, to decide the first step of
+   * a Form 1 too) and cannot drop the role, leaving the bureau without one (rule 7): their own
+   * duties change after the role is handed over (POST /v1/permission-admin/handover). */
+  if (!strcmp(id, r->token.sub) && (b.roles || b.unit_id || b.title)) {
+    bg_reply_problem(r, BG_P_FORBIDDEN, "the permission administrator does not change their own roles, unit or title;"
+                                        " hand the role over first");
+    return;
+  }
   struct bg_dbc *c = bg_db_for(r, acct.db);
   if (!c)
     return;
@@ -294,6 +315,18 @@ void acct_h_accounts_patch(struct bg_request *r)
       duties = json_pack("{s:s, s:o}", "grants", "suspended", "items", items);
     }
     PQclear(adv);
+  }
+  /* No longer a querier: the grants are suspended with the role (rule 2: the items are for the
+   * querier's duties), and queries are refused at once, not only on the next login. */
+  if (has_role_json(PQgetvalue(before, 0, 5), "querier") && !has_role_json(PQgetvalue(res, 0, 5), "querier")) {
+    json_t *items = acct_suspend_grants(c, id, "querier-role-removed", now_s);
+    if (!items) {
+      json_decref(duties);
+      bg_db_failed(r, c);
+      goto done;
+    }
+    json_decref(duties);
+    duties = json_pack("{s:s, s:s, s:o}", "grants", "suspended", "reason", "querier-role-removed", "items", items);
   }
   json_t *old = acct_account_json(before, 0, 0, false), *acc = acct_account_json(res, 0, 0, true);
   json_t *ev = bg_event_new(r, "account.updated", "account", id, "success");

@@ -504,11 +504,52 @@ done:
   return ok;
 }
 
+/* The certificate that opened the session is checked again at every refresh (every few minutes
+ * of work): one revoked since the login ends the session, and without current revocation data
+ * no new token is issued (fail closed). False after replying. */
+static bool session_cert_ok(struct bg_request *r, struct bg_dbc *c)
+{
+  const char *p[] = {r->token.sid};
+  PGresult *res = bg_dbc_exec(c, "session_cert", 1, p, NULL);
+  if (!res || PQntuples(res) != 1) {
+    if (res)
+      bg_reply_problem(r, BG_P_SESSION_ENDED, NULL);
+    else
+      bg_db_failed(r, c);
+    PQclear(res);
+    return false;
+  }
+  X509 *cert = acct_cert_parse(PQgetvalue(res, 0, 0));
+  PQclear(res);
+  char detail[160] = "";
+  enum acct_cert_err ce = cert ? acct_pki_verify(acct.pki, cert, bg_now(), detail, sizeof detail) : ACCT_CERT_MALFORMED;
+  X509_free(cert);
+  if (ce == ACCT_CERT_OK)
+    return true;
+  if (ce != ACCT_CERT_REVOCATION_UNAVAILABLE) {
+    char now_s[BG_TIME_LEN];
+    bg_time_fmt(bg_now(), now_s);
+    const char *pe[] = {r->token.sid, "certificate_revoked", now_s};
+    json_t *ev = bg_event_new(r, "auth.session_ended", "session", r->token.sid, "success");
+    json_object_set_new(json_object_get(ev, "details"), "reason", json_string("certificate_revoked"));
+    if (!bg_dbc_begin(c) || !bg_dbc_run(c, "session_end", 3, pe, NULL) || !bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
+      bg_db_failed(r, c);
+      return false;
+    }
+  }
+  bg_reply_problem(r, acct_cert_problem(ce), "%s", detail);
+  return false;
+}
+
 void acct_h_sessions_refresh(struct bg_request *r)
 {
   struct bg_dbc *c = bg_db_for(r, acct.db);
   if (!c)
     return;
+  if (!session_cert_ok(r, c)) {
+    bg_db_release(c);
+    return;
+  }
   const char *p[] = {r->token.sub};
   PGresult *res = bg_dbc_exec(c, "account_get", 1, p, NULL);
   if (!res || PQntuples(res) == 0) {

@@ -153,21 +153,26 @@ void acct_h_certs_delete(struct bg_request *r)
     return;
   char now_s[BG_TIME_LEN];
   bg_time_fmt(bg_now(), now_s);
-  const char *p[] = {cid, id, now_s};
-  PGresult *res = NULL;
+  const char *p[] = {cid, id, now_s}, *ps[] = {cid, now_s, id};
+  PGresult *res = NULL, *ended = NULL;
   if (!bg_dbc_begin(c) || !(res = bg_dbc_exec(c, "cert_disable", 3, p, NULL))) {
     bg_db_failed(r, c);
   } else if (PQntuples(res) == 0) {
     bg_dbc_rollback(c);
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such certificate on this account");
+  } else if (!(ended = bg_dbc_exec(c, "sessions_end_certificate", 3, ps, NULL))) {
+    bg_db_failed(r, c);
   } else {
+    /* a card reported lost: the sessions it opened end with it, at once */
     json_t *ev = bg_event_new(r, "certificate.disabled", "certificate", cid, "success");
     json_object_set_new(json_object_get(ev, "details"), "account_id", json_string(id));
+    json_object_set_new(json_object_get(ev, "details"), "sessions_ended", json_integer(PQntuples(ended)));
     if (!bg_outbox_add(c, ev) || !bg_dbc_commit(c))
       bg_db_failed(r, c);
     else
       bg_reply_empty(r, 204);
   }
   PQclear(res);
+  PQclear(ended);
   bg_db_release(c);
 }

@@ -32,7 +32,7 @@ def test_create_read_update_deactivate(admin, demo, client, stack, tmp_path):
     # the same national ID twice
     problem(admin.post("/v1/accounts", json=body), 409, "national-id-taken")
     up = admin.call("PATCH", f"/v1/accounts/{acc['id']}", json={"title": "督導", "phone": "07-7654321"})
-    assert up["title"] == "督導" and up["name"] == "王小明"
+    assert up["title"] == "督導" and up["name"] == "王小明" and up["roles"] == ["querier"]
     # the holder signs in with a certificate naming them (Chinese CN)
     f = devpki.issue_user(stack["PKI"], "王小明", nid, str(tmp_path / "ming"))
     admin.call("POST", f"/v1/accounts/{acc['id']}/certificates", status=201,
@@ -90,6 +90,22 @@ def test_unknown_unit_and_second_permission_admin(admin, demo):
     problem(admin.post("/v1/accounts", json=body), 422, "unit-unknown")
     body.update(unit_id=demo["permadmin"]["unit_id"], roles=["permission_admin"])
     problem(admin.post("/v1/accounts", json=body), 409, "role-holder-exists")
+
+
+def test_the_permission_administrator_does_not_change_their_own_duties(admin, demo, login):
+    """Rules 2 and 7: the administrator approves everyone's permissions, so does not give
+    themselves a supervisor's role (to decide a Form 1's first step too), another unit or title,
+    nor drop the role and leave the bureau without one; the handover moves it."""
+    me = demo["permadmin"]["account_id"]
+    for change in ({"roles": ["permission_admin", "it_staff", "supervisor"]}, {"roles": ["it_staff"]},
+                   {"unit_id": demo["supervisor1"]["unit_id"]}, {"title": "科長"}):
+        problem(admin.patch(f"/v1/accounts/{me}", json=change), 403, "forbidden")
+    mine = admin.call("GET", f"/v1/accounts/{me}")
+    assert mine["roles"] == ["permission_admin", "it_staff"] and mine["unit_id"] == demo["permadmin"]["unit_id"]
+    # the rest of their own record, like anyone's, and the roles stay (a PATCH without roles
+    # once emptied them)
+    done = admin.call("PATCH", f"/v1/accounts/{me}", json={"phone": "02-2720-8889"})
+    assert done["phone"] == "02-2720-8889" and done["roles"] == ["permission_admin", "it_staff"]
 
 
 def test_object_level_reads(login, demo):

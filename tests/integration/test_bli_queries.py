@@ -188,6 +188,13 @@ def test_deactivated_account_and_suspended_grant(login, admin, bases, stack, per
     admin.call("PATCH", f"/v1/accounts/{a['id']}", json={"unit_id": units["SA-DIS"]})
     with NoUpstreamCall(stack):
         problem(query(a["c"], req_a["id"], nid_a), 403, "grant-suspended")
+    # so does the end of being a querier: the role goes, the grants with it, before any new login
+    done = admin.call("PATCH", f"/v1/accounts/{b['id']}", json={"roles": []})
+    assert done["roles"] == []
+    with NoUpstreamCall(stack):
+        problem(query(b["c"], req_b["id"], nid_b), 403, "grant-suspended")
+    g = admin.call("GET", f"/v1/accounts/{b['id']}/grants")["items"]
+    assert [(x["item"], x["status"], x["suspension_reason"]) for x in g] == [("C0101", "suspended", "querier-role-removed")]
     # a grant effective from tomorrow does not allow a query today (checked before the request)
     c = person_in(units["SA-WEL"])
     app = c["c"].call("POST", "/v1/permission-applications", status=201, json={

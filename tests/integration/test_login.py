@@ -136,8 +136,27 @@ def test_revoked_demo_account(client, demo):
 def test_certificate_revoked_after_registration(client, person, stack):
     p = person()
     assert attempt(client(), p["cert"], p["key"], method="cms").status_code == 201
+    c = client()
+    c.login(p["cert"], p["key"])
     devpki.revoke(stack["PKI"], p["serial"])  # a new CRL: the service reloads it on its next check
     problem(attempt(client(), p["cert"], p["key"], method="cms"), 401, "certificate-revoked")
+    # the session it opened before: the next refresh verifies the certificate again and ends it
+    problem(c.post("/v1/auth/sessions/current/refresh"), 401, "certificate-revoked")
+    problem(c.get("/v1/auth/me"), 401, "session-ended")
+
+
+def test_refresh_fails_closed_without_revocation_data(client, person, stack):
+    p = person()
+    c = client()
+    c.login(p["cert"], p["key"])
+    crl, saved = _move_crl(stack)
+    try:
+        os.remove(crl)
+        problem(c.post("/v1/auth/sessions/current/refresh"), 503, "revocation-unavailable")
+    finally:
+        shutil.move(saved, crl)
+    # not ended for that: with the CRL back, the session goes on
+    assert c.call("POST", "/v1/auth/sessions/current/refresh")["session_id"] == c.login_response["session_id"]
 
 
 def test_key_usage_without_digital_signature(client, person):
@@ -157,13 +176,20 @@ def test_inactive_account(client, person, admin):
     problem(attempt(client(), p["cert"], p["key"]), 403, "account-inactive")
 
 
-def test_disabled_certificate(client, person):
+def test_disabled_certificate(client, person, admin):
     p = person()
     c = client()
     c.login(p["cert"], p["key"])
     certs = c.call("GET", f"/v1/accounts/{p['id']}/certificates")["items"]
-    c.call("DELETE", f"/v1/accounts/{p['id']}/certificates/{certs[0]['id']}", status=204)
+    # disabled by the permission administrator (a card reported lost): the session it opened
+    # ends with it, where it could refresh and go on for the rest of the working day
+    admin.call("DELETE", f"/v1/accounts/{p['id']}/certificates/{certs[0]['id']}", status=204)
+    problem(c.get("/v1/auth/me"), 401, "session-ended")
+    problem(c.post("/v1/auth/sessions/current/refresh"), 401, "session-ended")
     problem(attempt(client(), p["cert"], p["key"]), 401, "certificate-not-registered")
+    assert admin.call("GET", f"/v1/accounts/{p['id']}/certificates")["items"][0]["status"] == "disabled"
+    # disabling it again changes nothing and ends nothing more
+    admin.call("DELETE", f"/v1/accounts/{p['id']}/certificates/{certs[0]['id']}", status=204)
 
 
 def _move_crl(stack):
