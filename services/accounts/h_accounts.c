@@ -153,7 +153,7 @@ void acct_h_accounts_post(struct bg_request *r)
   char id[BG_UUID_LEN], now_s[BG_TIME_LEN];
   bg_uuid_v4(id);
   bg_time_fmt(bg_now(), now_s);
-  char *roles = bg_json_dump(b.roles ? b.roles : json_array());
+  char *roles = b.roles ? bg_json_dump(b.roles) : strdup("[]");
   struct bg_dberr err;
   PGresult *res = NULL;
   if (!bg_dbc_begin(c)) {

@@ -3,15 +3,26 @@
 #include "merkle.h"
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <string.h>
+
+/* One context per thread: leaf hashing is the hot path of intake and verification. Freed when
+ * the thread ends (a thread per connection: a bare _Thread_local leaked one per connection). */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *ctx) { EVP_MD_CTX_free(ctx); }
+static void ctx_key_init(void) { pthread_key_create(&ctx_key, ctx_free); }
 
 void aud_leaf_hash(const void *data, size_t len, unsigned char out[AUD_HASH_LEN])
 {
-  /* One context per thread: leaf hashing is the hot path of intake and verification. */
-  static _Thread_local EVP_MD_CTX *ctx;
   static const unsigned char prefix = 0x00;
-  if (!ctx)
-    ctx = EVP_MD_CTX_new();
+  pthread_once(&ctx_once, ctx_key_init);
+  EVP_MD_CTX *ctx = pthread_getspecific(ctx_key);
+  if (!ctx && (ctx = EVP_MD_CTX_new()) && pthread_setspecific(ctx_key, ctx) != 0) {
+    EVP_MD_CTX_free(ctx);
+    ctx = NULL;
+  }
   unsigned int n = 0;
   if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) || !EVP_DigestUpdate(ctx, &prefix, 1) ||
       (len && !EVP_DigestUpdate(ctx, data, len)) || !EVP_DigestFinal_ex(ctx, out, &n))

@@ -63,6 +63,7 @@ struct bg_server {
   _Atomic bool draining; /* after SIGTERM: responses close their connections */
   struct bg_cidr proxies[32]; /* BLIGATE_TRUSTED_PROXIES */
   size_t nproxies;
+  struct MHD_OptionItem tls[5]; /* the PEM texts MHD keeps pointers to, freed after it stops */
 };
 
 /* ---------- replies ---------- */
@@ -898,6 +899,8 @@ static void server_free(struct bg_server *s)
     pthread_mutex_destroy(&s->token_locks[i]);
   free(s->tokens);
   free(s->stats);
+  for (int i = 0; s->tls[i].option != MHD_OPTION_END; i++)
+    free(s->tls[i].ptr_value);
   free(s);
 }
 
@@ -969,14 +972,13 @@ struct bg_server *bg_server_start(const struct bg_server_cfg *cfg)
   /* ITC: MHD_quiesce_daemon and MHD_add_connection, both used when draining, want it */
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
                    MHD_USE_ITC;
-  struct MHD_OptionItem tls[5];
-  bg_tls_mhd_options(&s->cfg, &flags, tls);
+  bg_tls_mhd_options(&s->cfg, &flags, s->tls);
   s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
                           (unsigned)s->cfg.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32u << 10),
                           MHD_OPTION_THREAD_STACK_SIZE, stack, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                           MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-                          MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+                          MHD_OPTION_ARRAY, s->tls, MHD_OPTION_END);
   if (!s->d) {
     bg_error("cannot listen on %s:%u", cfg->addr ? cfg->addr : "127.0.0.1", cfg->port);
     server_free(s);

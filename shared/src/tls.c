@@ -35,7 +35,7 @@ size_t bg_tls_mhd_options(const struct bg_server_cfg *cfg, unsigned *flags, stru
 {
   size_t n = 0;
   if (cfg->tls_cert_file) {
-    /* kept for the daemon's lifetime: libmicrohttpd does not copy them */
+    /* kept for the daemon's lifetime (libmicrohttpd does not copy them); the server frees them */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
                                         pem_of("the TLS certificate file", cfg->tls_cert_file)};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, pem_of("the TLS key file", cfg->tls_key_file)};
