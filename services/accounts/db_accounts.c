@@ -159,6 +159,7 @@ const struct bg_db_stmt acct_stmts[] = {
    "  $5, $6, $7, $8, $9, a.unit_id, u.name, a.title, a.name, a.national_id, a.phone, a.email, a.egov_account,"
    "  'pending_supervisor', $10, $10"
    " FROM accounts a JOIN units u ON u.id = a.unit_id WHERE a.id = $2 RETURNING " PACOLS},
+  {"unit_kind", "SELECT kind FROM units WHERE id = $1"},
   {"pa_get", "SELECT " PACOLS " FROM permission_applications p WHERE p.id = $1"},
   {"pa_lock", "SELECT " PACOLS " FROM permission_applications p WHERE p.id = $1 FOR UPDATE"},
   {"pa_list", "SELECT " PACOLS " FROM permission_applications p"
@@ -175,6 +176,8 @@ const struct bg_db_stmt acct_stmts[] = {
    " title = a.title, name = a.name, national_id = a.national_id, phone = a.phone, email = a.email,"
    " egov_account = a.egov_account, state = 'pending_supervisor', round = p.round + 1, updated_at = $8"
    " FROM accounts a JOIN units u ON u.id = a.unit_id WHERE p.id = $1 AND a.id = p.applicant_id RETURNING " PACOLS},
+  /* whether $3 decided a step of the application's round $2 already */
+  {"pa_decided_by", "SELECT 1 FROM permission_decisions WHERE application_id = $1 AND round = $2 AND decider_id = $3"},
   {"pa_decision_insert",
    "INSERT INTO permission_decisions (id, application_id, round, step, decider_id, decider_name, decider_title,"
    " decider_role, decision, comment, effective_date, decided_at)"

@@ -193,8 +193,31 @@ void acct_h_apps_post(struct bg_request *r)
   char id[BG_UUID_LEN], now_s[BG_TIME_LEN];
   bg_uuid_v4(id);
   bg_time_fmt(bg_now(), now_s);
-  char *items = bg_json_dump(b.items ? b.items : json_array());
   const char *target = b.target_unit_id ? b.target_unit_id : (!strcmp(b.type, "change_of_duties") ? r->token.unit : NULL);
+  /* Rules 2 and 5: query permissions are for the bureau's business units (sections); agencies
+   * and district offices ask a business unit for a query with Form 3. Giving items up is for
+   * anyone. */
+  if (strcmp(b.type, "revoke") != 0) {
+    const char *pu[] = {target ? target : r->token.unit};
+    PGresult *k = bg_dbc_exec(c, "unit_kind", 1, pu, NULL);
+    if (!k) {
+      bg_db_failed(r, c);
+      bg_db_release(c);
+      return;
+    }
+    bool unknown = PQntuples(k) == 0, eligible = !unknown && !strcmp(PQgetvalue(k, 0, 0), "section");
+    PQclear(k);
+    if (!eligible) {
+      if (unknown && target)
+        bg_reply_field_error(r, BG_P_UNIT_UNKNOWN, "new_unit_id", "unknown", "no such unit");
+      else
+        bg_reply_problem(r, BG_P_UNIT_NOT_ELIGIBLE, "%s is not one of the bureau's business units; agencies and"
+                         " district offices ask one for a query with Form 3", target ? "the new unit" : "your unit");
+      bg_db_release(c);
+      return;
+    }
+  }
+  char *items = b.items ? bg_json_dump(b.items) : strdup("[]");
   struct bg_dberr err;
   PGresult *res = NULL;
   const char *p[] = {id, r->token.sub, b.type, items, b.other_text, b.reason, "true", "true", target, now_s};
@@ -491,6 +514,21 @@ void acct_h_apps_decide(struct bg_request *r)
     else
       bg_reply_problem(r, BG_P_NOT_DECIDER, "step %d is decided by the %s", step ? step : 1,
                        step_role(step ? step : 1, sup));
+    goto done;
+  }
+  /* Three signatures are three people (Form 1): one who holds the roles of two steps (a
+   * supervisor who also heads the Secretariat, say) decides only one of them. */
+  const char *pw[] = {id, PQgetvalue(app, 0, PA_ROUND), r->token.sub};
+  PGresult *mine = bg_dbc_exec(c, "pa_decided_by", 3, pw, NULL);
+  if (!mine) {
+    bg_db_failed(r, c);
+    goto done;
+  }
+  bool decided_before = PQntuples(mine) > 0;
+  PQclear(mine);
+  if (decided_before) {
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_NOT_DECIDER, "you decided an earlier step of this application: another person decides this one");
     goto done;
   }
   const char *eff = NULL;

@@ -52,6 +52,33 @@ def signed_in(client, p):
     return c
 
 
+def test_one_person_signs_one_step(client, person, admin, login):
+    """Form 1 has three signatures: someone who holds the roles of two steps (a unit supervisor
+    who also heads the Secretariat) decides one of them; the next is another person's."""
+    p = person()
+    app = submit(signed_in(client, p)).json()
+    q = person(roles=("supervisor", "permission_unit_head"))
+    both = signed_in(client, q)
+    assert decide(both, app["id"]).status_code == 200  # step 1, as the applicant's unit supervisor
+    assert decide(admin, app["id"]).status_code == 200
+    problem(decide(both, app["id"], effective_date=today()), 403, "not-your-decision")
+    r = decide(login("permhead"), app["id"], effective_date=today())
+    assert r.status_code == 200 and r.json()["state"] == "approved"
+
+
+def test_only_business_units_hold_query_permissions(client, person, demo):
+    """Rules 2 and 5: a district office's staff (or an agency's, or the IT team's) do not become
+    queriers; they ask a business unit for a query with Form 3. Nor does a change of duties
+    carry permissions into such a unit."""
+    for unit in ("D-SANMIN", "IT"):
+        p = person(unit_code=unit)
+        problem(submit(signed_in(client, p)), 422, "unit-not-eligible")
+    p = person()
+    problem(submit(signed_in(client, p), "change_of_duties", new_unit_id=demo["district1"]["unit_id"]), 422,
+            "unit-not-eligible")
+    assert submit(signed_in(client, p)).status_code == 201  # a section's staff apply as before
+
+
 def test_full_chain_to_active_grants(client, person, chain):
     p = person()
     me = signed_in(client, p)
