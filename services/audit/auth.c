@@ -8,7 +8,7 @@
 
 static const char *const readers[] = {"permission_admin", "it_staff", "ethics_officer", "director", NULL};
 
-bool aud_session_hook(struct bg_request *r) { return bg_session_check(r, aud.svc, aud.accounts_url); }
+bool aud_session_hook(struct bg_request *r) { return bg_session_check(r, aud.svc, aud.accounts_url, NULL); }
 
 bool aud_is_reader(struct bg_request *r)
 {

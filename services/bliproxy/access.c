@@ -43,12 +43,8 @@ bool prx_check_access(struct bg_request *r, const char *item)
 
 bool prx_check_session(struct bg_request *r, char *name, size_t name_len)
 {
-  char url[512];
   json_t *s = NULL;
-  long st = r->token.sid[0] && bg_fmt(url, sizeof url, "%s/internal/sessions/%s", prx.accounts_url, r->token.sid)
-              ? bg_svc_call(prx.svc, "GET", url, NULL, r->request_id, &s)
-              : 404;
-  bool ok = bg_session_live(r, st, s);
+  bool ok = bg_session_check(r, prx.svc, prx.accounts_url, &s);
   const char *n = json_string_value(json_object_get(s, "name"));
   if (name_len)
     snprintf(name, name_len, "%s", ok && n ? n : "");

@@ -35,10 +35,11 @@ const struct bg_db_stmt prx_stmts[] = {
                "   UNION ALL SELECT $4::uuid, $5::jsonb, 2) x ORDER BY n)"
                " UPDATE queries SET state = 'failed', error_code = $2, released = $3 WHERE id = $1 AND state = 'pending'"},
   {"q_get", "SELECT " QCOLS " FROM queries q WHERE q.id = $1"},
-  /* a caller's records: the querier's, the requester's or the applicant's ($1), of one request
-   * when $2 is given; keyset pagination on (created_at, id) */
+  /* a caller's records: the querier's, the requester's or the applicant's ($1), and for a unit
+   * supervisor the unit's ($6, else NULL: rule 4), of one request when $2 is given; keyset
+   * pagination on (created_at, id) */
   {"q_list", "SELECT " QCOLS " FROM queries q"
-             " WHERE (q.querier_id = $1 OR q.requester_id = $1 OR q.applicant_id = $1)"
+             " WHERE (q.querier_id = $1 OR q.requester_id = $1 OR q.applicant_id = $1 OR q.unit_id = $6::uuid)"
              " AND ($2::uuid IS NULL OR q.request_id = $2::uuid)"
              " AND ($3::timestamptz IS NULL OR (q.created_at, q.id) > ($3::timestamptz, $4::uuid))"
              " ORDER BY q.created_at, q.id LIMIT $5"},

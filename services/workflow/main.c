@@ -21,7 +21,7 @@ struct wf_ctx wf;
 /* A user's session is asked of accounts on every request, as audit and accounts do: a logout,
  * a newer login, a deactivation or a change of roles or unit takes effect at once, not when the
  * token expires. Client tokens (the proxy, integration clients) have no session. */
-static bool session_hook(struct bg_request *r) { return bg_session_check(r, wf.svc, wf.accounts_url); }
+static bool session_hook(struct bg_request *r) { return bg_session_check(r, wf.svc, wf.accounts_url, NULL); }
 
 static bool ready(void *ctx, const char **why)
 {

@@ -38,7 +38,7 @@ bool bg_session_live(struct bg_request *r, long status, const json_t *s)
   return true;
 }
 
-bool bg_session_check(struct bg_request *r, struct bg_svc *svc, const char *accounts_url)
+bool bg_session_check(struct bg_request *r, struct bg_svc *svc, const char *accounts_url, json_t **session)
 {
   char url[512];
   snprintf(url, sizeof url, "%s/internal/sessions/%s", accounts_url, r->token.sid);
@@ -60,6 +60,9 @@ bool bg_session_check(struct bg_request *r, struct bg_svc *svc, const char *acco
     const char *unit = json_string_value(json_object_get(s, "unit_id"));
     snprintf(r->token.unit, sizeof r->token.unit, "%s", unit ? unit : "");
   }
-  json_decref(s);
+  if (ok && session)
+    *session = s;
+  else
+    json_decref(s);
   return ok;
 }

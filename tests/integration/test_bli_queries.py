@@ -110,9 +110,13 @@ def test_the_requester_reads_again_others_do_not(login, bases, demo, person_in, 
     assert seen["watermark"]["name"] == colleague["name"] and colleague["name"] in seen["watermark"]["text"]
     assert [x["id"] for x in colleague["c"].call("GET", "/v1/bli/queries",
                                                  params={"request_id": req["id"]})["items"]] == [got["id"]]
-    # the supervisor who approved, another querier: not a reader of the data
-    for name in ("supervisor1", "querier2"):
+    # the supervisor who approved, another querier, another unit's supervisor: not readers of the data
+    for name in ("supervisor1", "querier2", "supervisor2"):
         problem(login(name).get(f"/v1/bli/queries/{got['id']}"), 404, "not-found")
+    # rule 4: the unit's supervisor oversees its queries, and lists them (metadata only, no data)
+    listed = login("supervisor1").call("GET", "/v1/bli/queries", params={"request_id": req["id"]})["items"]
+    assert [x["id"] for x in listed] == [got["id"]] and "data" not in listed[0] and nid not in str(listed)
+    for name in ("querier2", "supervisor2"):
         assert login(name).call("GET", "/v1/bli/queries", params={"request_id": req["id"]})["items"] == []
 
 

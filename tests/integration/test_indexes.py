@@ -13,9 +13,10 @@ from workflow_helpers import sql
 WHO = "00000000-0000-4000-8000-000000000000"
 
 LOOKUPS = {
-    # bliproxy q_list: a caller's records, as querier, requester or applicant
+    # bliproxy q_list: a caller's records, as querier, requester or applicant, or their unit's
+    # for a supervisor
     "a caller's BLI query records": "SELECT id FROM bliproxy.queries q"
-    f" WHERE q.querier_id = '{WHO}' OR q.requester_id = '{WHO}' OR q.applicant_id = '{WHO}'",
+    f" WHERE q.querier_id = '{WHO}' OR q.requester_id = '{WHO}' OR q.applicant_id = '{WHO}' OR q.unit_id = '{WHO}'",
     # workflow qr_list for a caller who may not see all: their requests as querier, requester or
     # submitter, and their unit's
     "a caller's query requests": "SELECT id FROM workflow.query_requests q"

@@ -15,10 +15,11 @@ struct bg_svc;
  * dependency-unavailable) and returns false. */
 bool bg_session_live(struct bg_request *r, long status, const json_t *s);
 
-/* A service's auth hook (bg_server_cfg.auth_hook) for user tokens: asks accounts at
- * accounts_url about the token's session on every request, refuses as bg_session_live does,
- * and replaces the token's roles and unit with the ones accounts holds now, so a change of
- * roles or unit takes effect at once too. */
-bool bg_session_check(struct bg_request *r, struct bg_svc *svc, const char *accounts_url);
+/* For a service's auth hook (bg_server_cfg.auth_hook) or handler, for user tokens: asks
+ * accounts at accounts_url about the token's session on every request, refuses as
+ * bg_session_live does, and replaces the token's roles and unit with the ones accounts holds
+ * now, so a change of roles or unit takes effect at once too. When live and session is not
+ * NULL, *session is accounts' answer (the caller's to json_decref). */
+bool bg_session_check(struct bg_request *r, struct bg_svc *svc, const char *accounts_url, json_t **session);
 
 #endif
