@@ -249,7 +249,7 @@ void aud_h_inspections_post(struct bg_request *r)
     BG_FIELD("period_from", BG_F_DATE, true, struct create_body, period_from),
     BG_FIELD("period_to", BG_F_DATE, true, struct create_body, period_to),
     BG_FIELD("auditing_unit_id", BG_F_UUID, true, struct create_body, auditing_unit_id),
-    BG_FIELD("auditing_unit_phone", BG_F_STRING, false, struct create_body, auditing_unit_phone, .min = 1, .max = 40),
+    BG_FIELD("auditing_unit_phone", BG_F_STRING, true, struct create_body, auditing_unit_phone, .min = 1, .max = 40),
     BG_FIELD("auditor_ids", BG_F_ARRAY, true, struct create_body, auditor_ids, .min = 2, .max = 10),
     BG_FIELD("documents_due_at", BG_F_STRING, true, struct create_body, documents_due_at, .min = 1, .max = 40),
     BG_FIELD("sample_size", BG_F_INT, false, struct create_body, sample_size, .imin = 1, .imax = 200),
@@ -375,7 +375,7 @@ void aud_h_inspections_post(struct bg_request *r)
                      b.period_to);
     goto done;
   }
-  char seed[72];
+  char seed[129]; /* up to the 128 characters the field allows: a cut seed draws another sample */
   if (b.seed) {
     snprintf(seed, sizeof seed, "%s", b.seed);
   } else {

@@ -8,6 +8,7 @@
 #include "bligate/log.h"
 #include "bligate/util.h"
 #include <string.h>
+#include <strings.h>
 
 void prx_h_app_results(struct bg_request *r)
 {
@@ -19,7 +20,7 @@ void prx_h_app_results(struct bg_request *r)
     return;
   const char *auth = bg_req_header(r, "Authorization");
   char url[512];
-  if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
+  if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || /* the scheme's case does not matter (RFC 9110) */
       !bg_fmt(url, sizeof url, "%s/v1/external-applications/%s/results", prx.workflow_url, id)) {
     bg_reply_problem(r, BG_P_UNAUTHENTICATED, NULL);
     return;

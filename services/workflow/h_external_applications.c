@@ -113,6 +113,22 @@ void wf_h_apps_post(struct bg_request *r)
                          "name a business unit (section) of the bureau");
     goto done;
   }
+  /* and the applicant's is an agency's or a district office's: a business unit's staff register
+   * with Form 2 in their own unit (rule 5), whatever roles an account was given */
+  json_t *own = NULL;
+  long ost = wf_unit_get(r, wf_str(me, "unit_id"), &own);
+  const char *kind = ost == 200 ? wf_str(own, "kind") : "";
+  bool external = !strcmp(kind, "district_office") || !strcmp(kind, "agency");
+  json_decref(own);
+  if (ost != 200 && ost != 404) {
+    wf_reply_accounts_down(r, ost);
+    goto done;
+  }
+  if (!external) {
+    bg_reply_problem(r, BG_P_UNIT_NOT_ELIGIBLE, "Form 3 is for agencies and district offices; a business unit's"
+                     " staff register a query with Form 2");
+    goto done;
+  }
   if (!wf_check_coverage(r, b.legal_basis_id, items))
     goto done;
   if (!(sealed = wf_seal_subjects(b.subjects))) {
@@ -384,7 +400,8 @@ void wf_h_apps_endorse(struct bg_request *r)
     bg_db_failed(r, c);
     goto done;
   }
-  if (PQntuples(res) == 0) {
+  /* one who may not read it learns nothing, not even that it exists (as on GET) */
+  if (PQntuples(res) == 0 || !may_read(r, res)) {
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such application");
     goto done;
   }
@@ -495,7 +512,7 @@ void wf_h_apps_review(struct bg_request *r)
     bg_db_failed(r, c);
     goto done;
   }
-  if (PQntuples(res) == 0) {
+  if (PQntuples(res) == 0 || !may_read(r, res)) {
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such application");
     goto done;
   }

@@ -335,6 +335,9 @@ def test_form3_results_come_with_the_data(login, bases, demo):
     assert head["results"] == [] and head["complete"] is True
     # the applicant reads the single result again too
     assert d1.call("GET", f"/v1/bli/queries/{got['id']}")["data"] == got["data"]
+    # the authentication scheme's name is case-insensitive here as on every other endpoint
+    lower = d1.get(f"/v1/external-applications/{app['id']}/results", headers={"Authorization": "bearer " + d1.token})
+    assert lower.status_code == 200 and [x["id"] for x in lower.json()["results"]] == [got["id"]]
 
 
 def stack_cmd(stack, *args):

@@ -77,6 +77,11 @@ def test_creation_and_a_reproducible_sample(login, demo, units, feed, stack, per
     own = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], sample_size=4))
     assert len(own["sample"]["seed"]) == 64
     assert [c["event_id"] for c in own["cases"]] == draw(own["sample"]["seed"], population, 4)
+    # the longest seed the field takes is recorded and drawn from whole (it was cut to 71)
+    long_seed = ("s" + uuid.uuid4().hex * 4)[:128]
+    full = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], seed=long_seed))
+    assert full["sample"]["seed"] == long_seed
+    assert [c["event_id"] for c in full["cases"]] == draw(long_seed, population, 3)
     # the creation event carries the seed and the drawn events
     ev = [e["event"] for e in login("director").call("GET", "/v1/audit/events",
                                                      params={"object_id": first["id"]})["items"]]
@@ -125,6 +130,10 @@ def test_creation_refusals(login, demo, units, feed, stack, person_in, admin):
             "validation-failed")
     problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], seed="short")), 400,
             "validation-failed")
+    # Form 4 names the auditing unit's telephone
+    no_phone = {k: v for k, v in body(demo, units, who["id"]).items() if k != "auditing_unit_phone"}
+    p = problem(it.post("/v1/audit/inspections", json=no_phone), 400, "validation-failed")
+    assert [e["field"] for e in p["errors"]] == ["auditing_unit_phone"]
     # nothing typed into an inspection that goes on the log may hold an ID number
     problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], seed="A123456789-abcdefgh")), 400,
             "validation-failed")

@@ -113,6 +113,11 @@ def test_form3_without_legal_basis_is_not_accepted(login, bases, demo):
     p = problem(d1.post("/v1/external-applications", json={**body, "relevance": "查詢收入"}), 422,
                 "legal-basis-required")
     assert p["errors"][0] == {"field": "relevance", "code": "length", "detail": p["errors"][0]["detail"]}
+    # a statement of blanks states nothing: ideographic spaces, zero-width spaces, a byte-order mark
+    for blank in ("\u3000", "\u200b", "\ufeff \u00a0"):
+        p = problem(d1.post("/v1/external-applications", json={**body, "article": blank, "relevance": blank * 20}),
+                    422, "legal-basis-required")
+        assert [e["field"] for e in p["errors"]] == ["article", "relevance"], p
     p = problem(d1.post("/v1/external-applications", json={k: v for k, v in body.items()
                                                              if k not in ("legal_basis_id", "relevance")}),
                 422, "legal-basis-required")
@@ -125,12 +130,15 @@ def test_form3_without_legal_basis_is_not_accepted(login, bases, demo):
     assert p["items"] == ["B0201"]
 
 
-def test_form3_refusals_at_submission(login, bases, demo, units):
+def test_form3_refusals_at_submission(login, bases, demo, units, person_in):
     d1 = login("district1")
     body = form3(demo, bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])])
     # only agencies and district offices apply
     for name in ("querier1", "district1head", "reviewer1"):
         problem(login(name).post("/v1/external-applications", json=body), 403, "forbidden")
+    # even with the role: a business unit's staff register with Form 2 in their own unit
+    section = person_in(units["SA-DIS"], roles=("external_applicant",))
+    problem(section["c"].post("/v1/external-applications", json=body), 422, "unit-not-eligible")
     # to a business unit (section) of the bureau, not to the IT team, not to itself
     for target in (units["IT"], units["D-SANMIN"], str(uuid.uuid4())):
         problem(d1.post("/v1/external-applications", json={**body, "target_unit_id": target}), 422,
@@ -188,8 +196,9 @@ def test_endorsement_and_review_refusals(login, bases, demo, units, person_in):
     assert endorse(head, app["id"]).status_code == 200
     # only a business reviewer of the target unit reviews
     other_reviewer = person_in(units["SA-DIS"], roles=("business_reviewer",))
-    problem(review(other_reviewer["c"], app["id"], querier_id=demo["querier2"]["account_id"]), 403,
-            "not-your-decision")
+    # (another unit's reviewer may not even read it: the application does not exist for them)
+    problem(review(other_reviewer["c"], app["id"], querier_id=demo["querier2"]["account_id"]), 404, "not-found")
+    problem(endorse(login("querier2"), app["id"]), 404, "not-found")
     problem(review(login("supervisor1"), app["id"], querier_id=demo["querier1"]["account_id"]), 403,
             "not-your-decision")
     problem(review(d1, app["id"], querier_id=demo["querier1"]["account_id"]), 403, "own-application")

@@ -185,6 +185,9 @@ def test_legal_statement_and_subjects_are_checked(login, bases):
     p = problem(q1.post("/v1/query-requests", json={**base, "relevance": "查" * 14}), 422, "legal-basis-required")
     assert p["errors"][0]["code"] == "length"
     assert submit(q1, {**base, "relevance": "查" * 15})["relevance"] == "查" * 15
+    # fourteen characters padded with ideographic and zero-width spaces are still fourteen
+    problem(q1.post("/v1/query-requests", json={**base, "relevance": "查" * 14 + "\u3000\u200b" * 5}), 422,
+            "legal-basis-required")
     problem(q1.post("/v1/query-requests", json={**base, "article": "   "}), 422, "legal-basis-required")
     problem(q1.post("/v1/query-requests", json={**base, "legal_basis_id": str(uuid.uuid4())}), 422,
             "legal-basis-unknown")
