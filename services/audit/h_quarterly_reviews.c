@@ -102,7 +102,7 @@ static json_t *compute(struct bg_dbc *c, int year, int quarter, time_t start, ti
   bg_time_fmt(end, q1);
   const char *pu[] = {"{bli_query.executed,bli_query.failed,query_request.use_consumed,query_request.use_released}",
                       from, to, tree_size};
-  const char *pa[] = {"{query_request.decided,external_application.accepted}", q0, q1, tree_size};
+  const char *pa[] = {"{query_request.decided}", q0, q1, tree_size};
   const char *pp[] = {"{grants.changed,grants.suspended,account.updated,account.deactivated,permission_admin.handover}",
                       "1970-01-01T00:00:00Z", q1, tree_size};
   json_t *usage = load_events(bg_dbc_exec(c, "ov_ev_types", 4, pu, NULL));
@@ -117,10 +117,7 @@ static json_t *compute(struct bg_dbc *c, int year, int quarter, time_t start, ti
     json_array_foreach(approvals, i, e)
     {
       const json_t *ev = json_object_get(e, "event");
-      const char *id = json_string_value(json_object_get(json_object_get(ev, "object"), "id"));
-      const char *linked = json_string_value(json_object_get(json_object_get(ev, "details"), "query_request_id"));
-      const char *rq = !strcmp(json_string_value(json_object_get(ev, "type")), "external_application.accepted") ? linked
-                                                                                                               : id;
+      const char *rq = json_string_value(json_object_get(json_object_get(ev, "object"), "id"));
       if (rq && bg_uuid_valid(rq))
         json_array_append_new(ids, json_string(rq));
     }

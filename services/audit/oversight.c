@@ -538,8 +538,9 @@ static void review_reconcile(const struct aud_review_in *in, json_t *out, json_t
 
 static void review_unused_registrations(const struct aud_review_in *in, json_t *anomalies)
 {
-  /* per request: net uses (consumed - released) and the querier named at submission */
-  json_t *net = json_object(), *querier = json_object();
+  /* per request: net uses (consumed - released), the querier named at submission and the form
+   * it came by (a Form 3 acceptance's linked request says F3 in its purpose) */
+  json_t *net = json_object(), *querier = json_object(), *form = json_object();
   size_t i;
   const json_t *entry;
   json_array_foreach(in->request_events, i, entry)
@@ -555,8 +556,12 @@ static void review_unused_registrations(const struct aud_review_in *in, json_t *
       json_object_set_new(net, rq, json_integer(n + 1));
     else if (is(ev, "query_request.use_released"))
       json_object_set_new(net, rq, json_integer(n - 1));
-    else if (is(ev, "query_request.submitted") && dstr(ev, "querier_id"))
-      json_object_set_new(querier, rq, json_string(dstr(ev, "querier_id")));
+    else if (is(ev, "query_request.submitted")) {
+      if (dstr(ev, "querier_id"))
+        json_object_set_new(querier, rq, json_string(dstr(ev, "querier_id")));
+      if (str(obj(ev, "purpose"), "form"))
+        json_object_set_new(form, rq, json_string(str(obj(ev, "purpose"), "form")));
+    }
   }
   json_t *never = json_array(), *seen = json_object();
   json_array_foreach(in->approvals, i, entry)
@@ -566,15 +571,14 @@ static void review_unused_registrations(const struct aud_review_in *in, json_t *
     const json_t *ev = entry_event(entry, &index, &t);
     if (!ev || t < in->start || t >= in->end)
       continue;
-    const char *rq = NULL, *via = NULL, *reg = NULL;
-    if (is(ev, "query_request.decided") && dstr(ev, "decision") && !strcmp(dstr(ev, "decision"), "approve")) {
-      rq = str(obj(ev, "object"), "id");
+    /* The approval is the supervisor's decision, for a Form 3's linked request too: accepting
+     * an application only creates that request, pending, and its supervisor may reject it. */
+    if (!is(ev, "query_request.decided") || !dstr(ev, "decision") || strcmp(dstr(ev, "decision"), "approve") != 0)
+      continue;
+    const char *rq = str(obj(ev, "object"), "id"), *reg = dstr(ev, "registration_no");
+    const char *via = json_string_value(json_object_get(form, rq ? rq : ""));
+    if (!via || strcmp(via, "F3") != 0)
       via = "F2";
-      reg = dstr(ev, "registration_no");
-    } else if (is(ev, "external_application.accepted")) {
-      rq = dstr(ev, "query_request_id");
-      via = "F3";
-    }
     if (!rq || json_object_get(seen, rq))
       continue;
     json_object_set_new(seen, rq, json_true());
@@ -588,6 +592,7 @@ static void review_unused_registrations(const struct aud_review_in *in, json_t *
   json_object_set_new(anomalies, "approved_never_used", never);
   json_decref(net);
   json_decref(querier);
+  json_decref(form);
   json_decref(seen);
 }
 

@@ -1,6 +1,7 @@
 /* Unit tests of the oversight arithmetic (services/audit/oversight.c): the bureau's calendar and
  * quarters, office hours, the sample draw (against a vector computed independently in Python),
- * and the review's reconciliation over hand-made events, every kind of difference included. */
+ * and, over hand-made events, the review's reconciliation (every kind of difference) and its
+ * registrations approved and never used. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,11 +193,72 @@ static void reconciliation(void **state)
   json_decref(none);
 }
 
+/* An event about request rq with details d (a JSON object, stolen) and optional purpose form. */
+static json_t *req_entry(int index, const char *type, const char *time, const char *rq, json_t *d, const char *form)
+{
+  json_t *ev = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:o}", "type", type, "source", "workflow", "time", time,
+                         "object", "kind", "query_request", "id", rq, "details", d);
+  if (form)
+    json_object_set_new(ev, "purpose", json_pack("{s:s}", "form", form));
+  return json_pack("{s:i, s:o}", "index", index, "event", ev);
+}
+
+static const json_t *never_used(json_t *list, const char *rq)
+{
+  size_t i;
+  json_t *x;
+  json_array_foreach(list, i, x) if (!strcmp(json_string_value(json_object_get(x, "request_id")), rq)) return x;
+  return NULL;
+}
+
+/* Approved and never used: a supervisor's approval, of a Form 2 or of a Form 3's linked request
+ * (form from the submission). A Form 3 acceptance only creates the linked request: one whose
+ * supervisor then rejected it was approved by nobody and is not listed. */
+static void approved_never_used(void **state)
+{
+  struct aud_office_hours oh;
+  aud_office_hours_parse("1-7", "00:00-24:00", &oh);
+  time_t start, end;
+  aud_quarter_bounds(2026, 2, &start, &end);
+  const char *T = "2026-05-06T02:00:00Z";
+  json_t *approvals = json_array(), *requests = json_array(), *none = json_array();
+  json_array_append_new(approvals, req_entry(1, "query_request.decided", T, "f2",
+                                             json_pack("{s:s, s:s}", "decision", "approve", "registration_no", "F2-1"),
+                                             NULL));
+  json_array_append_new(approvals, req_entry(2, "query_request.decided", T, "f3",
+                                             json_pack("{s:s, s:s}", "decision", "approve", "registration_no", "F2-2"),
+                                             NULL));
+  json_array_append_new(approvals, req_entry(3, "query_request.decided", T, "rejected",
+                                             json_pack("{s:s}", "decision", "reject"), NULL));
+  json_array_append_new(approvals, json_pack("{s:i, s:{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s}}}", "index", 4, "event",
+                                             "type", "external_application.accepted", "source", "workflow", "time",
+                                             T, "object", "kind", "external_application", "id", "app", "details",
+                                             "query_request_id", "rejected"));
+  json_array_append_new(requests, req_entry(0, "query_request.submitted", T, "f3", json_pack("{s:s}", "querier_id", "q1"),
+                                            "F3"));
+  json_array_append_new(requests, req_entry(0, "query_request.submitted", T, "f2", json_pack("{s:s}", "querier_id", "q2"),
+                                            "F2"));
+  struct aud_review_in in = {.year = 2026, .quarter = 2, .start = start, .end = end, .office = &oh, .usage = none,
+                             .approvals = approvals, .request_events = requests, .permissions = none};
+  json_t *r = aud_review_build(&in);
+  json_t *list = json_object_get(json_object_get(r, "anomalies"), "approved_never_used");
+  assert_int_equal(json_array_size(list), 2);
+  assert_string_equal(json_string_value(json_object_get(never_used(list, "f2"), "form")), "F2");
+  assert_string_equal(json_string_value(json_object_get(never_used(list, "f3"), "form")), "F3");
+  assert_string_equal(json_string_value(json_object_get(never_used(list, "f3"), "registration_no")), "F2-2");
+  assert_string_equal(json_string_value(json_object_get(never_used(list, "f3"), "querier_id")), "q1");
+  assert_null(never_used(list, "rejected"));
+  json_decref(r);
+  json_decref(approvals);
+  json_decref(requests);
+  json_decref(none);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(quarters),  cmocka_unit_test(dates),          cmocka_unit_test(office_hours),
-    cmocka_unit_test(sample_draw), cmocka_unit_test(reconciliation),
+    cmocka_unit_test(sample_draw), cmocka_unit_test(reconciliation), cmocka_unit_test(approved_never_used),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
