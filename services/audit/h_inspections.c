@@ -57,6 +57,24 @@ static bool using_supervisor(const struct bg_request *r, PGresult *in)
   return bg_req_has_role(r, "supervisor") && !strcmp(r->token.unit, PQgetvalue(in, 0, OV_IN_QUNIT_ID));
 }
 
+/* May sign for the using unit instead: the Director, when the querier is a supervisor — the
+ * querier's own unit has no other supervisor to sign, and a supervisor's Form 2 goes to the
+ * Director too. The querier's roles are today's, from accounts. */
+static bool director_for_supervisor(struct bg_request *r, PGresult *in)
+{
+  if (!bg_req_has_role(r, "director"))
+    return false;
+  long status;
+  json_t *q = aud_account_get(r, PQgetvalue(in, 0, OV_IN_QUERIER_ID), &status);
+  bool sup = false;
+  size_t i;
+  json_t *v;
+  json_array_foreach(json_object_get(q, "roles"), i, v) if (json_is_string(v) && !strcmp(json_string_value(v), "supervisor"))
+    sup = true;
+  json_decref(q);
+  return sup;
+}
+
 /* May sign for the auditing unit: a supervisor of it or of the unit it belongs to; for the IT
  * team also the head of the Secretariat (permission_unit_head), which the team is part of
  * (rule 2) whether or not the unit records its parent. */
@@ -913,8 +931,10 @@ void aud_h_inspections_signoffs(struct bg_request *r)
   snprintf(id, sizeof id, "%s", PQgetvalue(in, 0, OV_IN_ID));
   bool entitled = !strcmp(b.capacity, "querier")   ? !strcmp(r->token.sub, PQgetvalue(in, 0, OV_IN_QUERIER_ID))
                   : !strcmp(b.capacity, "auditor") ? is_auditor(in, r->token.sub)
-                  : !strcmp(b.capacity, "using_unit_supervisor") ? using_supervisor(r, in)
-                                                                 : auditing_supervisor(r, in);
+                  : !strcmp(b.capacity, "using_unit_supervisor")
+                      ? (using_supervisor(r, in) && strcmp(r->token.sub, PQgetvalue(in, 0, OV_IN_QUERIER_ID)) != 0) ||
+                          director_for_supervisor(r, in)
+                      : auditing_supervisor(r, in);
   if (!entitled) {
     refuse(r, c, BG_P_SIGNOFF_NOT_ENTITLED, "you cannot sign this record in that capacity");
     goto done;

@@ -208,6 +208,8 @@ def test_form4_from_creation_to_the_directors_review_with_a_corrective_action(
     problem(q.post(url + "/signoffs", json={"capacity": "querier"}), 409, "signoff-exists")
     it.call("POST", url + "/signoffs", json={"capacity": "auditor"})
     problem(eth.post(url + "/signoffs", json={"capacity": "auditor"}), 409, "signoff-exists")
+    problem(login("director").post(url + "/signoffs", json={"capacity": "using_unit_supervisor"}), 403,
+            "signoff-not-entitled")  # the querier's unit has its supervisor
     sup1.call("POST", url + "/signoffs", json={"capacity": "using_unit_supervisor"})
     ins = login("permhead").call("POST", url + "/signoffs", json={"capacity": "auditing_unit_supervisor"})
     assert ins["state"] == "signed" and ins["signatures_missing"] == []
@@ -265,6 +267,27 @@ def test_form4_from_creation_to_the_directors_review_with_a_corrective_action(
     ca_types = [e["event"]["type"] for e in pa.call("GET", "/v1/audit/events",
                                                     params={"object_id": ca["id"]})["items"]]
     assert ca_types[-2:] == ["audit.corrective_action.reported", "audit.corrective_action.closed"]
+
+
+def test_a_supervisor_querier_s_record_is_signed_by_the_director(login, demo, units, feed, stack, person_in):
+    """A querier who is their unit's supervisor cannot sign for the using unit as well (one person,
+    one capacity); the Director does, as for a supervisor's Form 2, else the record could never
+    be signed and reviewed."""
+    who = person_in(units["SA-ELD"], roles=("querier", "supervisor"))
+    seed_queries(feed, stack, who["id"], units["SA-ELD"], n=1)
+    it = login("itstaff1")
+    ins = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], sample_size=1))
+    url = "/v1/audit/inspections/" + ins["id"]
+    who["c"].call("POST", url + "/responses", json={"responses": [{"case_no": 1, "case_reference": "r",
+                                                                   "explanation": "e"}]})
+    it.call("POST", url + "/findings", json={"findings": [{"case_no": 1, "result": "compliant"}], "opinion": "o"})
+    problem(who["c"].post(url + "/signoffs", json={"capacity": "using_unit_supervisor"}), 403, "signoff-not-entitled")
+    who["c"].call("POST", url + "/signoffs", json={"capacity": "querier"})
+    it.call("POST", url + "/signoffs", json={"capacity": "auditor"})
+    login("permhead").call("POST", url + "/signoffs", json={"capacity": "auditing_unit_supervisor"})
+    done = login("director").call("POST", url + "/signoffs", json={"capacity": "using_unit_supervisor"})
+    assert done["state"] == "signed" and done["signatures_missing"] == []
+    assert login("director").call("POST", url + "/director-review", json={"comment": "准予備查"})["state"] == "closed"
 
 
 def test_a_breach_without_immediate_suspension_can_be_suspended_later(login, demo, units, feed, stack, person_in,
