@@ -269,18 +269,24 @@ def test_form4_from_creation_to_the_directors_review_with_a_corrective_action(
     assert ca_types[-2:] == ["audit.corrective_action.reported", "audit.corrective_action.closed"]
 
 
+def one_case_found(it, demo, units, feed, stack, who, finding):
+    """An inspection of one query by `who` (an account from person_in), answered, with the
+    finding given and an opinion: (its URL, the record)."""
+    seed_queries(feed, stack, who["id"], who["unit_id"], n=1)
+    ins = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], sample_size=1))
+    url = "/v1/audit/inspections/" + ins["id"]
+    who["c"].call("POST", url + "/responses", json={"responses": [{"case_no": 1, "case_reference": "r",
+                                                                   "explanation": "e"}]})
+    return url, it.call("POST", url + "/findings", json={"findings": [dict(finding, case_no=1)], "opinion": "o"})
+
+
 def test_a_supervisor_querier_s_record_is_signed_by_the_director(login, demo, units, feed, stack, person_in):
     """A querier who is their unit's supervisor cannot sign for the using unit as well (one person,
     one capacity); the Director does, as for a supervisor's Form 2, else the record could never
     be signed and reviewed."""
     who = person_in(units["SA-ELD"], roles=("querier", "supervisor"))
-    seed_queries(feed, stack, who["id"], units["SA-ELD"], n=1)
     it = login("itstaff1")
-    ins = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], sample_size=1))
-    url = "/v1/audit/inspections/" + ins["id"]
-    who["c"].call("POST", url + "/responses", json={"responses": [{"case_no": 1, "case_reference": "r",
-                                                                   "explanation": "e"}]})
-    it.call("POST", url + "/findings", json={"findings": [{"case_no": 1, "result": "compliant"}], "opinion": "o"})
+    url, _ = one_case_found(it, demo, units, feed, stack, who, {"result": "compliant"})
     problem(who["c"].post(url + "/signoffs", json={"capacity": "using_unit_supervisor"}), 403, "signoff-not-entitled")
     who["c"].call("POST", url + "/signoffs", json={"capacity": "querier"})
     it.call("POST", url + "/signoffs", json={"capacity": "auditor"})
@@ -294,14 +300,8 @@ def test_a_breach_without_immediate_suspension_can_be_suspended_later(login, dem
                                                                       admin):
     who = person_in(units["SA-WEL"])
     grant(login, admin, who, ["C0101"], "supervisor1")
-    seed_queries(feed, stack, who["id"], units["SA-WEL"], n=1)
     it = login("itstaff1")
-    ins = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], sample_size=1))
-    url = "/v1/audit/inspections/" + ins["id"]
-    who["c"].call("POST", url + "/responses", json={"responses": [{"case_no": 1, "case_reference": "r",
-                                                                   "explanation": "e"}]})
-    ins = it.call("POST", url + "/findings", json={"findings": [{"case_no": 1, "result": "breach", "note": "n"}],
-                                                   "opinion": "o"})
+    url, ins = one_case_found(it, demo, units, feed, stack, who, {"result": "breach", "note": "n"})
     ca = ins["cases"][0]["corrective_action"]
     assert ca["grant_suspension"]["state"] == "none"
     assert {g["status"] for g in admin.call("GET", f"/v1/accounts/{who['id']}/grants")["items"]} == {"active"}
