@@ -2,6 +2,7 @@
  * its own client token (DESIGN.md §4 steps 2-4). Each check refuses with its own code and
  * nothing is asked of BLI before all have passed. */
 #include "prx.h"
+#include "bligate/clock.h"
 #include "bligate/log.h"
 #include "bligate/session.h"
 #include "bligate/svc.h"
@@ -78,6 +79,21 @@ static void refuse_as(struct bg_request *r, long st, const json_t *reply, const 
   bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "cannot %s with workflow", what);
 }
 
+/* A consume whose answer never came (or came malformed) may have taken the use: it is owed back
+ * (releases_owed; the retention job's sweep gives it back, or drops it once workflow has not
+ * heard of it for an hour). */
+static void owe_release(struct bg_request *r, const char *request_id, const char *cid)
+{
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  const char *p[] = {cid, request_id, "consume-unanswered", now_s};
+  struct bg_dbc *c = bg_db_acquire(prx.db, 2000);
+  if (!c || !bg_dbc_run(c, "ro_insert", 4, p, NULL))
+    bg_log(BG_LOG_ERROR, r->request_id, "use %s of request %s may be taken and could not be listed as owed back", cid,
+           request_id);
+  bg_db_release(c);
+}
+
 bool prx_consume(struct bg_request *r, const char *request_id, const char *subject_id, const char *national_id,
                  const char *item, json_t **use)
 {
@@ -87,8 +103,12 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
     bg_reply_problem(r, BG_P_INTERNAL, NULL);
     return false;
   }
-  json_t *body = json_pack("{s:s, s:s?, s:s?, s:s}", "querier_id", r->token.sub, "subject_id", subject_id,
-                           "national_id", national_id, "item", item);
+  /* The proxy names the consumption: if workflow's answer does not come (a timeout, a crash on
+   * its side), the use it may have taken all the same is owed back under that id. */
+  char cid[BG_UUID_LEN];
+  bg_uuid_v4(cid);
+  json_t *body = json_pack("{s:s, s:s?, s:s?, s:s, s:s}", "querier_id", r->token.sub, "subject_id", subject_id,
+                           "national_id", national_id, "item", item, "consumption_id", cid);
   json_t *reply = NULL;
   long st = bg_svc_call(prx.svc, "POST", url, body, r->request_id, &reply);
   json_decref(body);
@@ -99,6 +119,8 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
     *use = reply;
     return true;
   }
+  if (st == 0 || st >= 500 || st == 200)
+    owe_release(r, request_id, cid);
   refuse_as(r, st, reply, "take a use of the request");
   json_decref(reply);
   return false;
@@ -106,9 +128,14 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
 
 bool prx_release(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason)
 {
+  return prx_release_status(r, request_id, consumption_id, reason) == 200;
+}
+
+long prx_release_status(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason)
+{
   char url[512];
   if (!bg_fmt(url, sizeof url, "%s/internal/query-requests/%s/release", prx.workflow_url, request_id))
-    return false;
+    return 0;
   json_t *body = json_pack("{s:s, s:s}", "consumption_id", consumption_id, "reason", reason);
   json_t *reply = NULL;
   long st = bg_svc_call(prx.svc, "POST", url, body, r ? r->request_id : NULL, &reply);
@@ -117,7 +144,7 @@ bool prx_release(struct bg_request *r, const char *request_id, const char *consu
   if (st != 200)
     bg_log(BG_LOG_ERROR, r ? r->request_id : NULL, "workflow answered %ld to the release of use %s", st,
            consumption_id);
-  return st == 200;
+  return st;
 }
 
 /* events_text: a JSON array of events, already serialised */

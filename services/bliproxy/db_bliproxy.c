@@ -27,13 +27,21 @@ const struct bg_db_stmt prx_stmts[] = {
   {"q_succeeded", "WITH f AS (DELETE FROM queries_in_flight WHERE query_id = $1)"
                   " UPDATE queries q SET state = 'succeeded', found = $2, retrieved_at = $3, key_id = $4, sealed = $5"
                   " WHERE q.id = $1 AND q.state = 'pending' RETURNING " QCOLS},
-  /* the failure ($2 code, $3 released) and its event ($4, $5). Unless the query's own event is
-   * known to be on the log ($6), it goes to the outbox too, before the failure's. */
-  {"q_failed", "WITH f AS (DELETE FROM queries_in_flight WHERE query_id = $1 RETURNING event_id, event),"
+  /* the failure ($2 code, $3 released) and its event ($4, $5), only while the record is pending
+   * (the sweep may have finished it). Unless the query's own event is known to be on the log
+   * ($6), it goes to the outbox too, before the failure's. A use not given back ($3 false) is
+   * owed (releases_owed, from $7), for the sweep to give back. One row when it was written. */
+  {"q_failed", "WITH u AS (UPDATE queries SET state = 'failed', error_code = $2, released = $3"
+               "  WHERE id = $1 AND state = 'pending' RETURNING id, request_id, consumption_id),"
+               " f AS (DELETE FROM queries_in_flight WHERE query_id = $1 RETURNING event_id, event),"
                " e AS (INSERT INTO outbox (event_id, event) SELECT id, ev FROM"
-               "  (SELECT event_id AS id, event::jsonb AS ev, 1 AS n FROM f WHERE event IS NOT NULL AND NOT $6::boolean"
-               "   UNION ALL SELECT $4::uuid, $5::jsonb, 2) x ORDER BY n)"
-               " UPDATE queries SET state = 'failed', error_code = $2, released = $3 WHERE id = $1 AND state = 'pending'"},
+               "  (SELECT f.event_id AS id, f.event::jsonb AS ev, 1 AS n FROM f, u"
+               "   WHERE f.event IS NOT NULL AND NOT $6::boolean"
+               "   UNION ALL SELECT $4::uuid, $5::jsonb, 2 FROM u) x ORDER BY n),"
+               " o AS (INSERT INTO releases_owed (consumption_id, request_id, reason, created_at)"
+               "  SELECT u.consumption_id, u.request_id, $2, $7::timestamptz FROM u WHERE NOT $3::boolean"
+               "  ON CONFLICT (consumption_id) DO NOTHING)"
+               " SELECT id FROM u"},
   {"q_get", "SELECT " QCOLS " FROM queries q WHERE q.id = $1"},
   /* a caller's records: the querier's, the requester's or the applicant's ($1), and for a unit
    * supervisor the unit's ($6, else NULL: rule 4), of one request when $2 is given; keyset
@@ -52,6 +60,14 @@ const struct bg_db_stmt prx_stmts[] = {
                 " ORDER BY retention_until, id LIMIT 1000 FOR UPDATE SKIP LOCKED"},
   {"q_destroy", "UPDATE queries SET state = 'destroyed', destroyed_at = $2, sealed = NULL, key_id = NULL"
                 " WHERE id = ANY($1::uuid[]) AND state = 'succeeded'"},
+  /* uses owed back (0006_releases_owed.sql): one owed, those due ($1: whether older than the
+   * grace for a consume workflow never saw), and one settled (given back, or never taken) */
+  {"ro_insert", "INSERT INTO releases_owed (consumption_id, request_id, reason, created_at) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (consumption_id) DO NOTHING"},
+  {"ro_due", "SELECT consumption_id, request_id, reason, created_at < $1::timestamptz FROM releases_owed"
+             " ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED"},
+  {"ro_settled", "WITH d AS (DELETE FROM releases_owed WHERE consumption_id = $1)"
+                 " UPDATE queries SET released = true WHERE consumption_id = $1 AND state = 'failed' AND NOT released"},
   /* records left pending by a crash between the audit append and the outcome */
   {"q_stale", "SELECT q.id, q.request_id, q.consumption_id, q.querier_id, q.item, q.subject_hmac, q.subject_masked"
               " FROM queries_in_flight f JOIN queries q ON q.id = f.query_id"

@@ -61,10 +61,11 @@ static void fail_query(struct bg_request *r, struct bg_dbc *c, const char *qid, 
   json_object_set_new(d, "querier_id", json_string(r->token.sub));
   json_object_set_new(d, "code", json_string(bg_problem_code(p)));
   json_object_set_new(d, "released", json_boolean(released));
-  char *text = bg_json_dump(ev);
+  char *text = bg_json_dump(ev), now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
   const char *pf[] = {qid, bg_problem_code(p), released ? "true" : "false", str(ev, "id"), text,
-                      appended ? "true" : "false"};
-  if (!text || !bg_dbc_run(c, "q_failed", 6, pf, NULL))
+                      appended ? "true" : "false", now_s};
+  if (!text || !bg_dbc_run(c, "q_failed", 7, pf, NULL))
     bg_log(BG_LOG_ERROR, r->request_id, "query %s failed and its record could not say so", qid);
   free(text);
   json_decref(ev);

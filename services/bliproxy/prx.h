@@ -48,6 +48,8 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
                  const char *item, json_t **use);
 /* Gives the use back; false when workflow could not be told (the record keeps saying so). */
 bool prx_release(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason);
+/* The same, with workflow's status (0: no answer). */
+long prx_release_status(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason);
 /* Appends events to the audit log now and waits for its acknowledgement (no audit, no data). */
 bool prx_audit_append(struct bg_request *r, json_t *events);
 /* The same for one event already serialised (the text stored with the query record): no
@@ -94,5 +96,9 @@ void prx_h_purge(struct bg_request *r);
 long prx_purge_run(const char *request_id, json_t **record_ids);
 void prx_purge_start(int interval_s);
 void prx_purge_stop(void);
+
+/* How long a query may stay pending before the sweep counts it as interrupted: longer than
+ * every query can take (prx_upstream_init refuses settings that would let one take longer). */
+#define PRX_STALE_S 300
 
 #endif

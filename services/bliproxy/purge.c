@@ -16,9 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* how long a query may stay pending before it counts as interrupted: well past every timeout */
-#define PRX_STALE_S 300
-
 static char *pg_uuid_array(const json_t *ids)
 {
   size_t n = json_array_size(ids), cap = n * 38 + 3;
@@ -127,11 +124,12 @@ static void finish_interrupted(void)
       json_object_set_new(d, "querier_id", json_string(PQgetvalue(res, i, 3)));
       json_object_set_new(d, "code", json_string("interrupted"));
       json_object_set_new(d, "released", json_boolean(released));
-      char *text = bg_json_dump(ev);
+      char *text = bg_json_dump(ev), now_s[BG_TIME_LEN];
+      bg_time_fmt(bg_now(), now_s);
       /* whether its own event reached the log is not known: it is shipped (audit de-duplicates) */
       const char *pf[] = {qid, "interrupted", released ? "true" : "false", json_string_value(json_object_get(ev, "id")),
-                          text, "false"};
-      ok = text && bg_dbc_run(c, "q_failed", 6, pf, NULL);
+                          text, "false", now_s};
+      ok = text && bg_dbc_run(c, "q_failed", 7, pf, NULL);
       free(text);
       json_decref(ev);
     }
@@ -144,9 +142,47 @@ static void finish_interrupted(void)
   bg_db_release(c);
 }
 
+/* How long a use owed back may stay unknown to workflow (404) before it counts as never taken:
+ * its consume may still be waiting on a lock in workflow when the proxy gave up on it. */
+#define PRX_OWED_GRACE_S 3600
+
+/* Gives back the uses owed (releases_owed): a failure's release that did not get through, a
+ * consume whose answer never came. Until workflow answers, the row stays and is tried again. */
+static void settle_owed_releases(void)
+{
+  struct bg_dbc *c = bg_db_acquire(prx.db, 2000);
+  if (!c)
+    return;
+  char grace[BG_TIME_LEN];
+  bg_time_fmt(bg_now() - PRX_OWED_GRACE_S, grace);
+  const char *p[] = {grace};
+  PGresult *res = NULL;
+  int settled = 0;
+  if (bg_dbc_begin(c) && (res = bg_dbc_exec(c, "ro_due", 1, p, NULL))) {
+    bool ok = true;
+    for (int i = 0; ok && i < PQntuples(res); i++) {
+      const char *cid = PQgetvalue(res, i, 0), *rid = PQgetvalue(res, i, 1), *why = PQgetvalue(res, i, 2);
+      long st = prx_release_status(NULL, rid, cid, why);
+      /* 200: given back now (or before); 404 past the grace: workflow never took it */
+      if (st == 200 || (st == 404 && PQgetvalue(res, i, 3)[0] == 't')) {
+        const char *ps[] = {cid};
+        ok = bg_dbc_run(c, "ro_settled", 1, ps, NULL);
+        settled++;
+      }
+    }
+    if (ok && bg_dbc_commit(c) && settled)
+      bg_info("gave back %d uses owed to workflow", settled);
+  }
+  if (c->in_tx)
+    bg_dbc_rollback(c);
+  PQclear(res);
+  bg_db_release(c);
+}
+
 void prx_h_purge(struct bg_request *r)
 {
   json_t *ids = NULL;
+  settle_owed_releases(); /* at once too: an operator who fixed workflow need not wait for the hour */
   long n = prx_purge_run(r->request_id, &ids);
   if (n < 0) {
     bg_reply_problem(r, BG_P_DB_UNAVAILABLE, "the purge did not complete; it is retried on its schedule");
@@ -165,6 +201,7 @@ static void job_run(void *arg)
   if (prx_purge_run(NULL, NULL) < 0)
     bg_warn("retention purge failed; it runs again on its schedule");
   finish_interrupted();
+  settle_owed_releases();
 }
 
 void prx_purge_start(int interval_s) { job = bg_job_start("retention", (long)interval_s * 1000, job_run, NULL); }

@@ -101,6 +101,21 @@ void prx_upstream_init(void)
   cfg.timeout_ms = bg_cfg_long("BLIGATE_BLI_TIMEOUT_MS", 5000, 50, 120000);
   cfg.retries = (int)bg_cfg_long("BLIGATE_BLI_RETRIES", 2, 0, 2);
   cfg.backoff_ms = bg_cfg_long("BLIGATE_BLI_BACKOFF_MS", 50, 1, 5000);
+  /* The sweep finishes a query pending for PRX_STALE_S as interrupted and gives its use back:
+   * a query still asking BLI then would get a second use for one call. Every attempt, every
+   * backoff at its longest, and a minute for the record, the audit append and the outcome must
+   * fit in that time. */
+  long worst_ms = (cfg.retries + 1) * cfg.timeout_ms + 60000;
+  for (int k = 0; k < cfg.retries; k++)
+    worst_ms += (cfg.backoff_ms << k) * 3 / 2;
+  if (worst_ms >= PRX_STALE_S * 1000L) {
+    fprintf(stderr,
+            "configuration error: BLIGATE_BLI_TIMEOUT_MS, BLIGATE_BLI_RETRIES and BLIGATE_BLI_BACKOFF_MS allow a query"
+            " to ask BLI for %ld s, with a minute for the rest; it must stay under %d s, when a pending query counts"
+            " as interrupted\n",
+            worst_ms / 1000, PRX_STALE_S);
+    exit(2);
+  }
   cfg.max_concurrent = (int)bg_cfg_long("BLIGATE_BLI_MAX_CONCURRENT", 64, 1, 4096);
   cfg.max_response = (size_t)bg_cfg_long("BLIGATE_BLI_MAX_RESPONSE", 1 << 20, 1024, 64 << 20);
   cfg.breaker_failures = (int)bg_cfg_long("BLIGATE_BLI_BREAKER_FAILURES", 5, 1, 1000);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 struct consume_body {
-  const char *querier_id, *subject_id, *national_id, *item;
+  const char *querier_id, *subject_id, *national_id, *item, *consumption_id;
 };
 
 static json_t *subject_event(PGresult *s, int hmac_col, int mask_col)
@@ -109,6 +109,8 @@ void wf_h_consume(struct bg_request *r)
     BG_FIELD("subject_id", BG_F_UUID, false, struct consume_body, subject_id),
     BG_FIELD("national_id", BG_F_NATIONAL_ID, false, struct consume_body, national_id),
     BG_FIELD("item", BG_F_STRING, true, struct consume_body, item, .min = 1, .max = 16),
+    /* the caller's own id for the use, so that one it stopped waiting for can still be given back */
+    BG_FIELD("consumption_id", BG_F_UUID, false, struct consume_body, consumption_id),
     BG_FIELD_END};
   const char *id;
   if (!bg_req_uuid_param(r, 0, &id))
@@ -131,7 +133,10 @@ void wf_h_consume(struct bg_request *r)
     return;
   char now_s[BG_TIME_LEN], cid[BG_UUID_LEN];
   bg_time_fmt(bg_now(), now_s);
-  bg_uuid_v4(cid);
+  if (b.consumption_id)
+    snprintf(cid, sizeof cid, "%s", b.consumption_id);
+  else
+    bg_uuid_v4(cid);
   PGresult *q = NULL, *u = NULL, *a = NULL;
   json_t *purpose = NULL;
   char *nid = NULL, *evtext = NULL;
@@ -170,8 +175,16 @@ void wf_h_consume(struct bg_request *r)
   bool linked = !PQgetisnull(q, 0, QR_EXTERNAL);
   const char *client = r->token.sub + (strncmp(r->token.sub, "client:", 7) ? 0 : 7);
   const char *pt[] = {id, PQgetvalue(q, 0, QC_SUBJECT), b.item, b.querier_id, now_s, cid, client, evid, evtext};
-  if ((linked && !bg_dbc_begin(c)) || !(u = bg_dbc_exec(c, "qc_take", 9, pt, NULL)))
+  struct bg_dberr err;
+  if ((linked && !bg_dbc_begin(c)) || !(u = bg_dbc_exec(c, "qc_take", 9, pt, &err))) {
+    if (u == NULL && !strcmp(err.sqlstate, BG_SQL_UNIQUE)) { /* the caller's id, used before */
+      if (c->in_tx)
+        bg_dbc_rollback(c);
+      bg_reply_problem(r, BG_P_CONFLICT, "a use with this consumption_id was taken already");
+      goto done;
+    }
     goto failed;
+  }
   if (PQntuples(u) == 0) {
     /* Nothing was written. Why: the request changed since round trip 1 (cancelled, decided
      * otherwise, expired, another querier), else the last use went to a racing taker. */

@@ -6,16 +6,17 @@ opens (503 without a call) and closes after its pause (on the proxy's test clock
 import contextlib
 import os
 import socket
+import subprocess
 import threading
 
 import pytest
 import requests
 
 import sandboxlib
-from bli_helpers import (NoUpstreamCall, approved, bliproxy_env, calls, log_events, poll, service_clock,  # noqa: F401
-                         wait_on_log)
+from bli_helpers import (NoUpstreamCall, approved, bliproxy_env, calls, log_events, poll, proxy_token,  # noqa: F401
+                         service_clock, wait_on_log)
 from conftest import problem, start_service
-from workflow_helpers import bases  # noqa: F401
+from workflow_helpers import bases, sql  # noqa: F401
 
 
 def query(c, request_id, nid, item="C0101"):
@@ -147,6 +148,76 @@ def second_proxy(stack, tmp_path, drop=(), **settings):
         if p.poll() is None:
             p.terminate()
         p.wait(timeout=30)
+
+
+def uses(stack, request_id):
+    return sql(stack, f"SELECT used FROM workflow.query_request_uses WHERE request_id = '{request_id}'")
+
+
+def settle(client, stack):
+    """The proxy's sweep of the uses it owes, run at once (POST /internal/results/purge)."""
+    pc = client(stack["BLIGATE_BLIPROXY_URL"])
+    pc.token = proxy_token(client, stack)
+    pc.call("POST", "/internal/results/purge", json={})
+
+
+def test_a_release_that_did_not_get_through_is_given_back_later(login, bases, stack, faults, client):
+    """BLI fails and workflow cannot give the use back at that moment: the use is owed, and the
+    sweep gives it back once workflow can — it was lost for good ("not given back yet")."""
+    req, nid = approved(login, bases, max_uses=1)
+    q1 = login("querier1")
+    faults(fail_next=1, error_status=500)
+    sql(stack, "REVOKE UPDATE ON workflow.query_request_consumptions FROM bligate_workflow")
+    try:
+        body = problem(query(q1, req["id"], nid), 502, "upstream-failed")
+        assert "not given back yet" in body["detail"]
+    finally:
+        sql(stack, "GRANT UPDATE ON workflow.query_request_consumptions TO bligate_workflow")
+    assert uses(stack, req["id"]) == ["1"]
+    assert sql(stack, f"SELECT count(*) FROM bliproxy.releases_owed WHERE request_id = '{req['id']}'") == ["1"]
+    settle(client, stack)
+    assert uses(stack, req["id"]) == ["0"]
+    assert sql(stack, f"SELECT count(*) FROM bliproxy.releases_owed WHERE request_id = '{req['id']}'") == ["0"]
+    assert sql(stack, f"SELECT state, released FROM bliproxy.queries WHERE request_id = '{req['id']}'") == ["failed|t"]
+    assert query(q1, req["id"], nid).status_code == 201  # the use is there again
+
+
+def test_a_use_taken_after_the_proxy_stopped_waiting_is_given_back(login, bases, stack, client):
+    """workflow takes the use after the proxy's call to it timed out (the request row was locked
+    for longer): the proxy named the use when it asked, owes it, and the sweep gives it back."""
+    req, nid = approved(login, bases, max_uses=1)
+    q1 = login("querier1")
+    hold = subprocess.Popen(["psql", stack["BLIGATE_DB_SUPER_URL"], "-X", "-q", "-c",
+                             f"BEGIN; SELECT 1 FROM workflow.query_requests WHERE id = '{req['id']}' FOR UPDATE;"
+                             " SELECT pg_sleep(7); COMMIT;"], stdout=subprocess.DEVNULL)
+    try:
+        poll("the request row locked", lambda: sql(stack, "SELECT count(*) FROM pg_locks l JOIN pg_class c"
+                                                          " ON c.oid = l.relation WHERE c.relname = 'query_requests'"
+                                                          " AND l.mode = 'RowShareLock' AND l.granted") != ["0"])
+        with NoUpstreamCall(stack):
+            problem(query(q1, req["id"], nid), 503, "dependency-unavailable")
+    finally:
+        hold.wait(timeout=30)
+    # once the lock went, workflow took the use nobody was waiting for
+    poll("the late consume", lambda: uses(stack, req["id"]) == ["1"])
+    assert sql(stack, f"SELECT reason FROM bliproxy.releases_owed WHERE request_id = '{req['id']}'") == [
+        "consume-unanswered"]
+    settle(client, stack)
+    assert uses(stack, req["id"]) == ["0"]
+    assert query(q1, req["id"], nid).status_code == 201
+
+
+@pytest.mark.parametrize("settings", [
+    {"BLIGATE_BLI_TIMEOUT_MS": "120000", "BLIGATE_BLI_RETRIES": "2"},              # 3 x 2 min
+    {"BLIGATE_BLI_TIMEOUT_MS": "80000", "BLIGATE_BLI_RETRIES": "2", "BLIGATE_BLI_BACKOFF_MS": "5000"},  # 4 + 22 s
+])
+def test_settings_that_outlast_the_interrupted_sweep_are_refused(stack, tmp_path, settings):
+    """A query still asking BLI when the sweep counts it as interrupted (pending 5 minutes) would
+    have its use given back mid-call and taken again: settings that allow that do not start."""
+    env = dict(bliproxy_env(stack), BLIGATE_LISTEN_PORT=str(free_port()), ASAN_OPTIONS="detect_leaks=0", **settings)
+    binary = os.path.join(os.environ.get("BLIGATE_BIN_DIR", ""), "bligate-bliproxy")
+    r = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "BLIGATE_BLI_TIMEOUT_MS" in r.stderr, (r.returncode, r.stderr)
 
 
 def test_a_proxy_without_its_certificate_is_refused(login, bases, stack, tmp_path):
