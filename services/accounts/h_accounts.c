@@ -145,7 +145,7 @@ void acct_h_accounts_post(struct bg_request *r)
     return;
   }
   struct account_body b = {0};
-  if (!bg_json_parse(r, r->json, spec, &b) || !check_email(r, b.email))
+  if (!bg_json_parse(r, r->json, spec, &b) || !bg_req_no_twid(r) || !check_email(r, b.email))
     return;
   struct bg_dbc *c = bg_db_for(r, acct.db);
   if (!c)
@@ -244,7 +244,7 @@ void acct_h_accounts_patch(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct account_body b = {0};
-  if (!bg_json_parse(r, r->json, spec, &b) || !check_email(r, b.email))
+  if (!bg_json_parse(r, r->json, spec, &b) || !bg_req_no_twid(r) || !check_email(r, b.email))
     return;
   /* Separation of duties: the administrator who approves everyone's permissions does not give
    * themselves roles, a unit or a title (a supervisor's role, say, to decide the first step of
@@ -369,7 +369,7 @@ void acct_h_accounts_deactivate(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct deactivate_body b = {0};
-  if (!bg_json_parse(r, r->json, spec, &b))
+  if (!bg_json_parse(r, r->json, spec, &b) || !bg_req_no_twid(r))
     return;
   if (strcmp(id, r->token.sub) == 0) {
     bg_reply_problem(r, BG_P_CONFLICT, "hand the permission administrator role over before leaving");

@@ -126,7 +126,7 @@ static bool parse_app(struct bg_request *r, struct app_body *b)
     BG_FIELD("acknowledgements", BG_F_OBJECT, true, struct app_body, ack),
     BG_FIELD("new_unit_id", BG_F_UUID, false, struct app_body, target_unit_id),
     BG_FIELD_END};
-  if (!bg_json_parse(r, r->json, spec, b))
+  if (!bg_json_parse(r, r->json, spec, b) || !bg_req_no_twid(r))
     return false;
   struct ack_body ack;
   static const struct bg_field ack_spec[] = {
@@ -458,7 +458,7 @@ void acct_h_apps_decide(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct decision_body b = {0};
-  if (!bg_json_parse(r, r->json, spec, &b))
+  if (!bg_json_parse(r, r->json, spec, &b) || !bg_req_no_twid(r))
     return;
   if (strcmp(b.decision, "approve") != 0 && !b.comment) {
     bg_reply_field_error(r, BG_P_VALIDATION, "comment", "required",

@@ -167,7 +167,7 @@ void acct_h_accounts_suspend(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct reason_body b = {0};
-  if (!bg_json_parse(r, r->json, spec, &b))
+  if (!bg_json_parse(r, r->json, spec, &b) || !bg_req_no_twid(r))
     return;
   json_t *items = suspend_with_event(r, id, b.reason, NULL, true);
   if (items)
@@ -193,7 +193,7 @@ void acct_h_internal_grants_suspend(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct corrective_body b = {0};
-  if (!bg_json_parse(r, r->json, spec, &b))
+  if (!bg_json_parse(r, r->json, spec, &b) || !bg_req_no_twid(r))
     return;
   json_t *items = suspend_with_event(r, id, b.reason, b.corrective_action_id, false);
   if (items)
@@ -219,7 +219,7 @@ void acct_h_admin_handover(struct bg_request *r)
     return;
   }
   struct handover_body b = {0};
-  if (!bg_json_parse(r, r->json, spec, &b))
+  if (!bg_json_parse(r, r->json, spec, &b) || !bg_req_no_twid(r))
     return;
   struct bg_dbc *c = bg_db_for(r, acct.db);
   if (!c)

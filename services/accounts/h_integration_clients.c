@@ -153,7 +153,7 @@ void acct_h_ic_post(struct bg_request *r)
   if (!admin_only(r))
     return;
   struct ic_body b = {0};
-  if (!bg_json_parse(r, r->json, spec, &b))
+  if (!bg_json_parse(r, r->json, spec, &b) || !bg_req_no_twid(r))
     return;
   json_t *scopes = json_array();
   size_t i;

@@ -54,7 +54,7 @@ void acct_h_units_post(struct bg_request *r)
     bg_reply_problem(r, BG_P_FORBIDDEN, "only the permission administrator manages units");
     return;
   }
-  if (!bg_json_parse(r, r->json, spec, &b))
+  if (!bg_json_parse(r, r->json, spec, &b) || !bg_req_no_twid(r))
     return;
   for (const char *p = b.code; *p; p++)
     if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || (*p == '-' && p != b.code))) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -315,7 +316,7 @@ static bool append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *confli
     e[i].status = AUD_APPENDED;
     e[i].dup_of = -1;
     for (int row = 0; row < PQntuples(res); row++) {
-      if (strcmp(PQgetvalue(res, row, 0), e[i].event_id) != 0)
+      if (strcasecmp(PQgetvalue(res, row, 0), e[i].event_id) != 0) /* a uuid's text is lower case */
         continue;
       unsigned char stored[AUD_HASH_LEN];
       bool same = aud_hash_unhex(PQgetvalue(res, row, 2), stored) && !memcmp(stored, e[i].leaf, AUD_HASH_LEN);
@@ -324,7 +325,7 @@ static bool append(struct bg_dbc *c, struct aud_entry *e, size_t n, bool *confli
     }
     /* the same id twice in one batch */
     for (size_t j = 0; e[i].status == AUD_APPENDED && j < i; j++) {
-      if (strcmp(e[j].event_id, e[i].event_id) != 0)
+      if (strcasecmp(e[j].event_id, e[i].event_id) != 0)
         continue;
       e[i].status = !memcmp(e[j].leaf, e[i].leaf, AUD_HASH_LEN) ? AUD_DUPLICATE : AUD_CONFLICT;
       e[i].dup_of = (long)j;

@@ -151,21 +151,6 @@ bool aud_event_check(const json_t *ev, json_t *errors, const char *prefix)
   return json_array_size(errors) == before;
 }
 
-static bool text_has_id(const char *s)
-{
-  size_t n = strlen(s);
-  for (size_t i = 0; i + 10 <= n; i++) {
-    if (s[i] < 'A' || s[i] > 'Z')
-      continue;
-    char w[11];
-    memcpy(w, s + i, 10);
-    w[10] = '\0';
-    if (bg_twid_valid(w))
-      return true;
-  }
-  return false;
-}
-
 bool aud_has_national_id(const json_t *j)
 {
   const char *k;
@@ -173,9 +158,9 @@ bool aud_has_national_id(const json_t *j)
   size_t i;
   switch (json_typeof(j)) {
   case JSON_STRING:
-    return text_has_id(json_string_value(j));
+    return bg_twid_in_text(json_string_value(j));
   case JSON_OBJECT:
-    json_object_foreach((json_t *)j, k, v) if (text_has_id(k) || aud_has_national_id(v)) return true;
+    json_object_foreach((json_t *)j, k, v) if (bg_twid_in_text(k) || aud_has_national_id(v)) return true;
     return false;
   case JSON_ARRAY:
     json_array_foreach(j, i, v) if (aud_has_national_id(v)) return true;

@@ -68,7 +68,8 @@ static bool cursor_parse(const char *cur, uint64_t *after)
   size_t n;
   char *raw = strlen(cur) < 64 ? (char *)bg_b64_decode(cur, &n) : NULL;
   long v;
-  bool ok = raw && !strncmp(raw, "idx:", 4) && bg_parse_long(raw + 4, 0, INT64_MAX, &v);
+  /* below the largest index: the page starts after it (one more would not fit in a bigint) */
+  bool ok = raw && !strncmp(raw, "idx:", 4) && bg_parse_long(raw + 4, 0, INT64_MAX - 1, &v);
   if (ok)
     *after = (uint64_t)v;
   free(raw);

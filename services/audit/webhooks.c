@@ -45,11 +45,15 @@ static const struct bg_db_stmt stmts[] = {
   {"wh_active", "SELECT id FROM webhooks WHERE status = 'active' ORDER BY created_at"},
   {"wh_match", "WITH w AS (SELECT id, cursor, event_types FROM webhooks WHERE id = $1 AND status = 'active'"
                "  FOR UPDATE SKIP LOCKED),"
-               " e AS (SELECT l.idx, l.event_id, l.type FROM events l, w WHERE l.idx > w.cursor"
+               " e AS (SELECT l.idx, l.event_id, l.type, l.source FROM events l, w WHERE l.idx > w.cursor"
                "  ORDER BY l.idx LIMIT 1000),"
+               /* only from the service that owns the type: another client's event of that shape
+                * (any holder of events:append can write one) is no approval to pass on, signed */
                " ins AS (INSERT INTO webhook_deliveries (id, webhook_id, event_index, event_id, event_type, state,"
                "  created_at, next_attempt_at) SELECT gen_random_uuid(), w.id, e.idx, e.event_id, e.type, 'pending',"
-               "  $2, $2 FROM e, w WHERE e.type = ANY (w.event_types) ON CONFLICT DO NOTHING RETURNING 1)"
+               "  $2, $2 FROM e, w WHERE e.type = ANY (w.event_types) AND e.source = CASE split_part(e.type, '.', 1)"
+               "  WHEN 'query_request' THEN 'workflow' WHEN 'external_application' THEN 'workflow'"
+               "  ELSE 'accounts' END ON CONFLICT DO NOTHING RETURNING 1)"
                " UPDATE webhooks SET cursor = (SELECT max(idx) FROM e) WHERE id IN (SELECT id FROM w)"
                " AND EXISTS (SELECT 1 FROM e) RETURNING (SELECT count(*) FROM ins)"},
   /* claim due deliveries: leased for two minutes while they are tried */

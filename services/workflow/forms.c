@@ -68,16 +68,6 @@ bool wf_check_legal_statement(struct bg_request *r, const char *legal_basis_id, 
   return false;
 }
 
-bool wf_no_ids_in_text(struct bg_request *r)
-{
-  char field[160];
-  if (!r->json || !wf_find_id_in_text(r->json, "", field, sizeof field))
-    return true;
-  bg_reply_field_error(r, BG_P_VALIDATION, field, "national-id",
-                       "must not contain a national ID number: subjects' numbers go in their national_id field only");
-  return false;
-}
-
 json_t *wf_parse_subjects(struct bg_request *r, const json_t *subjects)
 {
   json_t *errors = json_array(), *items = NULL;

@@ -116,7 +116,7 @@ void wf_h_consume(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct consume_body b = {0};
-  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)))
+  if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)))
     return;
   if (!b.subject_id == !b.national_id) {
     bg_reply_field_error(r, BG_P_VALIDATION, b.subject_id ? "national_id" : "subject_id", "exclusive",
@@ -253,7 +253,7 @@ void wf_h_release(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct release_body b = {0};
-  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)))
+  if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)))
     return;
   struct bg_dbc *c = bg_db_for(r, wf.db);
   if (!c)

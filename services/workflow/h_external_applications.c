@@ -92,7 +92,7 @@ void wf_h_apps_post(struct bg_request *r)
   json_t *items = NULL, *me = NULL, *unit = NULL, *sealed = NULL, *out = NULL;
   struct bg_dbc *c = NULL;
   PGresult *res = NULL;
-  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)) || !wf_check_legal_statement(r, b.legal_basis_id, b.article, b.relevance) ||
+  if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)) || !wf_check_legal_statement(r, b.legal_basis_id, b.article, b.relevance) ||
       !(items = wf_parse_subjects(r, b.subjects)))
     return;
   if (!(me = wf_caller(r)))
@@ -381,7 +381,7 @@ void wf_h_apps_endorse(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct endorse_body b = {0};
-  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)))
+  if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)))
     return;
   bool endorse = !strcmp(b.decision, "endorse");
   if (!endorse && !b.comment) {
@@ -479,7 +479,7 @@ void wf_h_apps_review(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct review_body b = {0};
-  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)))
+  if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)))
     return;
   bool accept = !strcmp(b.decision, "accept");
   const char *field = NULL, *code = "required";

@@ -81,7 +81,7 @@ void wf_h_legal_bases_post(struct bg_request *r)
     return;
   }
   struct lb_body b = {0};
-  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)))
+  if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)))
     return;
   bool code_ok = b.code[0] != '-';
   for (const char *s = b.code; *s; s++)

@@ -109,7 +109,7 @@ void wf_h_requests_post(struct bg_request *r)
   json_t *items = NULL, *querier = NULL, *requester = NULL, *sealed = NULL, *out = NULL;
   struct bg_dbc *c = NULL;
   PGresult *res = NULL;
-  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)) || !wf_check_legal_statement(r, b.legal_basis_id, b.article, b.relevance) ||
+  if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)) || !wf_check_legal_statement(r, b.legal_basis_id, b.article, b.relevance) ||
       !(items = wf_parse_subjects(r, b.subjects)))
     return;
   const char *querier_id = b.querier_id ? b.querier_id : r->token.sub;
@@ -349,7 +349,7 @@ void wf_h_requests_decide(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct decision_body b = {.valid_days = 0};
-  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)))
+  if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)))
     return;
   bool approve = !strcmp(b.decision, "approve");
   if (!approve && !b.reason) {
@@ -485,7 +485,7 @@ void wf_h_requests_cancel(struct bg_request *r)
   if (!bg_req_uuid_param(r, 0, &id))
     return;
   struct cancel_body b = {0};
-  if (!(bg_json_parse(r, r->json, spec, &b) && wf_no_ids_in_text(r)))
+  if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)))
     return;
   struct bg_dbc *c = bg_db_for(r, wf.db);
   if (!c)

@@ -64,9 +64,6 @@ enum wf_subjects_result wf_subjects_check(const json_t *subjects, json_t *errors
 json_t *wf_items_missing(const json_t *wanted, const json_t *have);
 /* The items whose grant is active in an internal grants reply. */
 json_t *wf_active_items(const json_t *grants);
-/* Finds a national ID number written into free text anywhere in j outside the fields named
- * national_id; true with the field's name in `field`. */
-bool wf_find_id_in_text(const json_t *j, const char *path, char *field, size_t len);
 
 /* crypt.c: national IDs at rest (AES-256-GCM bound to the ID's HMAC). */
 void wf_crypt_init(void);
@@ -78,9 +75,6 @@ char *wf_open(const char *sealed, const char *id_hmac);
  * article or the relevance is missing, or the relevance is under 15 characters; returns false. */
 bool wf_check_legal_statement(struct bg_request *r, const char *legal_basis_id, const char *article,
                               const char *relevance);
-/* Refuses (400 validation-failed, naming the field) a body with a national ID number in free
- * text: it would be stored in clear and could reach events and logs. Returns false then. */
-bool wf_no_ids_in_text(struct bg_request *r);
 /* Checks the subjects array; replies (unknown-field / validation-failed / item-unknown) and
  * returns NULL when it is refused, else the union of the items wanted. */
 json_t *wf_parse_subjects(struct bg_request *r, const json_t *subjects);

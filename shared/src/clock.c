@@ -72,8 +72,11 @@ bool bg_time_parse(const char *s, time_t *out)
     p++;
     if (*p < '0' || *p > '9')
       return false;
+    const char *frac = p;
     while (*p >= '0' && *p <= '9')
       p++;
+    if (p - frac > 9) /* to the nanosecond; PostgreSQL refuses a long enough string (a 500) */
+      return false;
   }
   long off = 0;
   if (*p == 'Z' || *p == 'z') {

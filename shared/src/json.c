@@ -208,3 +208,50 @@ bool bg_json_parse(struct bg_request *r, const json_t *obj, const struct bg_fiel
   bg_reply_problem_errors(r, BG_P_VALIDATION, errors, detail);
   return false;
 }
+
+bool bg_json_find_twid(const json_t *j, const char *path, char *field, size_t len)
+{
+  const char *k;
+  json_t *v;
+  size_t i;
+  char sub[160];
+  switch (json_typeof(j)) {
+  case JSON_STRING:
+    if (!bg_twid_in_text(json_string_value(j)))
+      return false;
+    snprintf(field, len, "%s", *path ? path : "(body)");
+    return true;
+  case JSON_OBJECT:
+    json_object_foreach((json_t *)j, k, v)
+    {
+      /* the one place a number belongs */
+      if (!strcmp(k, "national_id"))
+        continue;
+      snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", k);
+      if (bg_json_find_twid(v, sub, field, len))
+        return true;
+    }
+    return false;
+  case JSON_ARRAY:
+    json_array_foreach(j, i, v)
+    {
+      snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+      if (bg_json_find_twid(v, sub, field, len))
+        return true;
+    }
+    return false;
+  default:
+    return false;
+  }
+}
+
+bool bg_req_no_twid(struct bg_request *r)
+{
+  char field[160];
+  if (!r->json || !bg_json_find_twid(r->json, "", field, sizeof field))
+    return true;
+  bg_reply_field_error(r, BG_P_VALIDATION, field, "national-id",
+                       "must not contain a national ID number: it would reach the logs and the audit log, and only a"
+                       " national_id field holds one");
+  return false;
+}

@@ -49,3 +49,18 @@ void bg_twid_mask(const char *id, char out[11])
   memcpy(out + 7, id + 7, 3);
   out[10] = '\0';
 }
+
+bool bg_twid_in_text(const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+  for (size_t i = 0; i + 10 <= n; i++) {
+    if (s[i] < 'A' || s[i] > 'Z')
+      continue;
+    char w[11];
+    memcpy(w, s + i, 10);
+    w[10] = '\0';
+    if (bg_twid_valid(w))
+      return true;
+  }
+  return false;
+}

@@ -118,6 +118,14 @@ def test_intake_appends_in_order_without_gaps_and_acknowledges_duplicates(intake
     mixed = append(intake, [new, new, evs[0]])
     assert [r["status"] for r in mixed["results"]] == ["appended", "duplicate", "duplicate"]
     assert mixed["results"][0]["index"] == mixed["results"][1]["index"] > idx[2]
+    # an id written in upper case, sent twice: the log stores it as a uuid (lower case), and the
+    # second is still recognised as a duplicate (it was a 503, and a shipper would stall on it)
+    upper = event()
+    upper["id"] = upper["id"].upper()
+    first_up = append(intake, [upper])["results"][0]
+    again_up = append(intake, [upper])["results"][0]
+    assert first_up["status"] == "appended"
+    assert again_up["status"] == "duplicate" and again_up["index"] == first_up["index"]
     for e in evs + [new]:
         assert sql(stack, f"SELECT count(*) FROM audit.events WHERE event_id = '{e['id']}'") == ["1"]
     # indices have no gap anywhere on the log
@@ -282,6 +290,11 @@ def test_filters_and_pagination(login, intake, stack):
     # well-formed times the database cannot hold are refused here, not failed there (a 500)
     problem(c.get("/v1/audit/events", params={"from": "0000-01-01T00:00:00Z"}), 400, "bad-query-parameter")
     problem(c.get("/v1/audit/events", params={"to": "2024-01-01T00:00:00+16:00"}), 400, "bad-query-parameter")
+    problem(c.get("/v1/audit/events", params={"from": "2026-01-02T03:04:05." + "1" * 200 + "Z"}), 400,
+            "bad-query-parameter")
+    # the last index there can be: no page after it (it overflowed into a 500)
+    top = base64.urlsafe_b64encode(b"idx:9223372036854775807").decode().rstrip("=")
+    problem(c.get("/v1/audit/events", params={"cursor": top}), 400, "bad-cursor")
     problem(c.get("/v1/audit/events", headers={"Accept": "text/csv"}), 406, "not-acceptable")
 
 
@@ -321,6 +334,24 @@ def test_time_window_is_exact_whatever_order_the_times_arrive_in(login, intake, 
     r = psql(stack["BLIGATE_DB_SUPER_URL"], "UPDATE audit.event_blocks SET min_time = '2020-01-01'")
     assert r.returncode != 0 and "only ever widened" in r.stderr
     assert window(to="2019-06-02T00:00:00Z") == idx["past"]
+
+
+def test_a_request_id_holding_an_id_number_is_not_kept(login, stack):
+    """A caller's X-Request-Id goes into every log line and event of the request: one holding an
+    ID number is replaced (on the log it could never be removed; in an outbox it would stall
+    every later event, the audit log refusing the batch)."""
+    nid = new_national_id()
+    c = login("permadmin")
+    r = c.get("/v1/audit/events", params={"limit": 1}, headers={"X-Request-Id": nid})
+    assert r.status_code == 200 and r.headers["X-Request-Id"] != nid and nid not in r.headers["X-Request-Id"]
+    r = c.get("/v1/accounts", headers={"X-Request-Id": "req-" + nid + "-x"})
+    assert r.status_code == 200 and nid not in r.headers["X-Request-Id"]
+    assert sql(stack, f"SELECT count(*) FROM audit.events WHERE canonical LIKE '%{nid}%'") == ["0"]
+    for log in ("accounts.log", "audit.log"):
+        assert nid not in open(os.path.join(stack["BLIGATE_VAR"], "log", log), encoding="utf-8").read(), log
+    # an ordinary one is kept, end to end
+    r = c.get("/v1/accounts", headers={"X-Request-Id": "case-2026-0042"})
+    assert r.headers["X-Request-Id"] == "case-2026-0042"
 
 
 def test_search_by_national_id_finds_the_subjects_events(login, intake, stack):

@@ -156,6 +156,27 @@ def test_subscribe_deliver_sign_retry_once(admin, person, client, receiver, audi
     assert admin.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
 
 
+def test_an_event_of_another_service_s_type_is_not_passed_on(admin, person, client, receiver, stack):
+    """Any client that may append events (the proxy, say) can put one shaped like an approval on
+    the log; a webhook sends the city's systems only those the owning service wrote, signed."""
+    import uuid
+    hook = admin.call("POST", "/v1/webhooks", status=201, json={
+        "url": receiver.url, "event_types": ["permission_application.submitted"]})
+    secret = open(os.path.join(stack["BLIGATE_SECRETS_DIR"], "bliproxy.client-secret")).read().strip()
+    intake = client(stack["BLIGATE_AUDIT_URL"])
+    intake.token = client().client_token("bliproxy", secret)
+    forged = str(uuid.uuid4())
+    intake.call("POST", "/internal/events", json={"events": [{
+        "id": str(uuid.uuid4()), "type": "permission_application.submitted", "time": "2026-01-02T03:04:05Z",
+        "outcome": "success", "object": {"kind": "permission_application", "id": forged}, "details": {}}]})
+    # a real one, after it on the log: once it is delivered, the forged one was passed over
+    p = person()
+    app = apply_for(signed_in(client, p))
+    got = poll("the real event", lambda: receiver.of_type("permission_application.submitted"))
+    assert [json.loads(r["body"])["data"]["object"]["id"] for r in got] == [app["id"]]
+    admin.delete(f"/v1/webhooks/{hook['id']}")
+
+
 def test_webhook_refusals(admin, login, client):
     body = {"url": "https://approvals.example.gov.tw/hooks", "event_types": ["query_request.submitted"]}
     for name in ("querier1", "supervisor1", "ethics1"):

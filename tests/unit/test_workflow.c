@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "wf.h"
+#include "bligate/json.h"
 
 static json_t *subjects(const char *json)
 {
@@ -102,12 +103,12 @@ static void test_national_id_in_free_text(void **state)
   char field[160];
   json_t *ok = json_loads("{\"relevance\":\"A12345678 is not ten\",\"subjects\":[{\"national_id\":\"A123456789\"}]}",
                           0, NULL);
-  assert_false(wf_find_id_in_text(ok, "", field, sizeof field));
+  assert_false(bg_json_find_twid(ok, "", field, sizeof field));
   json_t *bad = json_loads("{\"relevance\":\"ok\",\"subjects\":[{\"name\":\"x\"},{\"name\":\"王A123456789\"}]}", 0, NULL);
-  assert_true(wf_find_id_in_text(bad, "", field, sizeof field));
+  assert_true(bg_json_find_twid(bad, "", field, sizeof field));
   assert_string_equal(field, "subjects[1].name");
   json_t *plain = json_string("case B123456780");
-  assert_true(wf_find_id_in_text(plain, "", field, sizeof field));
+  assert_true(bg_json_find_twid(plain, "", field, sizeof field));
   assert_string_equal(field, "(body)");
   json_decref(plain);
   json_decref(bad);

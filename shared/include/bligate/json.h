@@ -52,4 +52,11 @@ size_t bg_utf8_len(const char *s);
 /* Compact serialisation for replies and events (sorted keys for canonical forms). */
 char *bg_json_dump(const json_t *j);
 
+
+/* The first string under j (path: where j is, "" for the body) that holds an identity number,
+ * outside fields named national_id: true and its path ("subjects[0].name") in field. */
+bool bg_json_find_twid(const json_t *j, const char *path, char *field, size_t len);
+/* Free text holds no ID number (it would go into events and logs): false after replying 400
+ * validation-failed naming the field. */
+bool bg_req_no_twid(struct bg_request *r);
 #endif
