@@ -286,7 +286,7 @@ void acct_h_accounts_patch(struct bg_request *r)
   /* A change of duties (unit or title) suspends every grant until a change_of_duties
    * application is approved, unless one was approved in advance for exactly this unit
    * (rule 2: apply before the change; forgetting to is harmless). */
-  json_t *duties = NULL;
+  json_t *duties = NULL, *role_removed = NULL;
   bool moved = strcmp(PQgetvalue(before, 0, 3), PQgetvalue(res, 0, 3)) != 0;
   bool retitled = strcmp(PQgetvalue(before, 0, 4), PQgetvalue(res, 0, 4)) != 0;
   if (moved || retitled) {
@@ -325,8 +325,8 @@ void acct_h_accounts_patch(struct bg_request *r)
       bg_db_failed(r, c);
       goto done;
     }
-    json_decref(duties);
-    duties = json_pack("{s:s, s:s, s:o}", "grants", "suspended", "reason", "querier-role-removed", "items", items);
+    /* (grants a change of duties in the same PATCH suspended are already in duties' items) */
+    role_removed = json_pack("{s:s, s:o}", "grants", "suspended", "items", items);
   }
   json_t *old = acct_account_json(before, 0, 0, false), *acc = acct_account_json(res, 0, 0, true);
   json_t *ev = bg_event_new(r, "account.updated", "account", id, "success");
@@ -339,6 +339,8 @@ void acct_h_accounts_patch(struct bg_request *r)
   json_object_set_new(json_object_get(ev, "details"), "changes", changes);
   if (duties)
     json_object_set_new(json_object_get(ev, "details"), "change_of_duties", duties);
+  if (role_removed)
+    json_object_set_new(json_object_get(ev, "details"), "querier_role_removed", role_removed);
   json_decref(old);
   if (!bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
     json_decref(acc);

@@ -530,9 +530,13 @@ static bool session_cert_ok(struct bg_request *r, struct bg_dbc *c)
     char now_s[BG_TIME_LEN];
     bg_time_fmt(bg_now(), now_s);
     const char *pe[] = {r->token.sid, "certificate_revoked", now_s};
+    if (!bg_dbc_begin(c) || !bg_dbc_run(c, "session_end", 3, pe, NULL)) {
+      bg_db_failed(r, c);
+      return false;
+    }
     json_t *ev = bg_event_new(r, "auth.session_ended", "session", r->token.sid, "success");
     json_object_set_new(json_object_get(ev, "details"), "reason", json_string("certificate_revoked"));
-    if (!bg_dbc_begin(c) || !bg_dbc_run(c, "session_end", 3, pe, NULL) || !bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
+    if (!bg_outbox_add(c, ev) || !bg_dbc_commit(c)) { /* bg_outbox_add takes ev either way */
       bg_db_failed(r, c);
       return false;
     }

@@ -19,7 +19,7 @@ const struct bg_db_stmt aud_stmts[] = {
   /* the perfect subtrees an append completes, three parallel arrays (hash as hex) */
   {"aud_nodes", "INSERT INTO nodes (level, idx, hash) SELECT l, i, decode(h, 'hex')"
                 " FROM unnest($1::smallint[], $2::bigint[], $3::text[]) AS t(l, i, h)"},
-  /* each block's earliest and latest event time (0011_event_blocks.sql; AUD_BLOCK_RANGE) */
+  /* each block's earliest and latest event time (0011_event_blocks.sql; read by AUD_EVENTS_FILTERS) */
   {"aud_blocks", "INSERT INTO event_blocks AS b (block, min_time, max_time)"
                  " SELECT i / 4096, min(t), max(t) FROM unnest($1::bigint[], $2::timestamptz[]) AS x(i, t) GROUP BY i / 4096"
                  " ON CONFLICT (block) DO UPDATE SET min_time = least(b.min_time, excluded.min_time),"

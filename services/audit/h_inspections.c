@@ -60,12 +60,13 @@ static bool using_supervisor(const struct bg_request *r, PGresult *in)
 /* May sign for the using unit instead: the Director, when the querier is a supervisor — the
  * querier's own unit has no other supervisor to sign, and a supervisor's Form 2 goes to the
  * Director too. The querier's roles are today's, from accounts. */
-static bool director_for_supervisor(struct bg_request *r, PGresult *in)
+static bool director_for_supervisor(struct bg_request *r, PGresult *in, bool *unavailable)
 {
-  if (!bg_req_has_role(r, "director"))
+  if (!bg_req_has_role(r, "director") || !strcmp(r->token.sub, PQgetvalue(in, 0, OV_IN_QUERIER_ID)))
     return false;
-  long status;
+  long status = 0;
   json_t *q = aud_account_get(r, PQgetvalue(in, 0, OV_IN_QUERIER_ID), &status);
+  *unavailable = !q && status != 404;
   bool sup = false;
   size_t i;
   json_t *v;
@@ -929,12 +930,17 @@ void aud_h_inspections_signoffs(struct bg_request *r)
     goto done;
   char id[BG_UUID_LEN];
   snprintf(id, sizeof id, "%s", PQgetvalue(in, 0, OV_IN_ID));
+  bool unavailable = false;
   bool entitled = !strcmp(b.capacity, "querier")   ? !strcmp(r->token.sub, PQgetvalue(in, 0, OV_IN_QUERIER_ID))
                   : !strcmp(b.capacity, "auditor") ? is_auditor(in, r->token.sub)
                   : !strcmp(b.capacity, "using_unit_supervisor")
                       ? (using_supervisor(r, in) && strcmp(r->token.sub, PQgetvalue(in, 0, OV_IN_QUERIER_ID)) != 0) ||
-                          director_for_supervisor(r, in)
+                          director_for_supervisor(r, in, &unavailable)
                       : auditing_supervisor(r, in);
+  if (!entitled && unavailable) {
+    refuse(r, c, BG_P_DEPENDENCY_UNAVAILABLE, "accounts cannot say whether the querier is a supervisor");
+    goto done;
+  }
   if (!entitled) {
     refuse(r, c, BG_P_SIGNOFF_NOT_ENTITLED, "you cannot sign this record in that capacity");
     goto done;

@@ -27,8 +27,8 @@ bool prx_check_access(struct bg_request *r, const char *item)
       bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "accounts did not say whether the grant is effective");
       ok = false;
     } else if (!strcmp(g, "suspended")) {
-      bg_reply_problem(r, BG_P_GRANT_SUSPENDED, "your grant for %s is suspended until a change of duties is approved",
-                       item);
+      bg_reply_problem(r, BG_P_GRANT_SUSPENDED,
+                       "your grant for %s is suspended (a change of duties or of roles, or a corrective action)", item);
       ok = false;
     } else if (!strcmp(g, "pending")) {
       bg_reply_problem(r, BG_P_GRANT_NOT_EFFECTIVE, "your grant for %s is not effective yet", item);
@@ -79,14 +79,11 @@ static void refuse_as(struct bg_request *r, long st, const json_t *reply, const 
   bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "cannot %s with workflow", what);
 }
 
-/* A consume whose answer never came (or came malformed) may have taken the use: it is owed back
- * (releases_owed; the retention job's sweep gives it back, or drops it once workflow has not
- * heard of it for an hour). */
-static void owe_release(struct bg_request *r, const char *request_id, const char *cid)
+void prx_owe_release(struct bg_request *r, const char *request_id, const char *cid, const char *reason)
 {
   char now_s[BG_TIME_LEN];
   bg_time_fmt(bg_now(), now_s);
-  const char *p[] = {cid, request_id, "consume-unanswered", now_s};
+  const char *p[] = {cid, request_id, reason, now_s};
   struct bg_dbc *c = bg_db_acquire(prx.db, 2000);
   if (!c || !bg_dbc_run(c, "ro_insert", 4, p, NULL))
     bg_log(BG_LOG_ERROR, r->request_id, "use %s of request %s may be taken and could not be listed as owed back", cid,
@@ -119,8 +116,9 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
     *use = reply;
     return true;
   }
+  /* an answer that never came (or came malformed) may hide a use taken all the same */
   if (st == 0 || st >= 500 || st == 200)
-    owe_release(r, request_id, cid);
+    prx_owe_release(r, request_id, cid, "consume-unanswered");
   refuse_as(r, st, reply, "take a use of the request");
   json_decref(reply);
   return false;

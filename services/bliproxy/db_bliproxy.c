@@ -61,13 +61,15 @@ const struct bg_db_stmt prx_stmts[] = {
   {"q_destroy", "UPDATE queries SET state = 'destroyed', destroyed_at = $2, sealed = NULL, key_id = NULL"
                 " WHERE id = ANY($1::uuid[]) AND state = 'succeeded'"},
   /* uses owed back (0006_releases_owed.sql): one owed, those due ($1: whether older than the
-   * grace for a consume workflow never saw), and one settled (given back, or never taken) */
+   * grace for a consume workflow never saw), one settled (given back: its record says so), and
+   * one dropped (workflow never took it) */
   {"ro_insert", "INSERT INTO releases_owed (consumption_id, request_id, reason, created_at) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (consumption_id) DO NOTHING"},
   {"ro_due", "SELECT consumption_id, request_id, reason, created_at < $1::timestamptz FROM releases_owed"
              " ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED"},
   {"ro_settled", "WITH d AS (DELETE FROM releases_owed WHERE consumption_id = $1)"
                  " UPDATE queries SET released = true WHERE consumption_id = $1 AND state = 'failed' AND NOT released"},
+  {"ro_drop", "DELETE FROM releases_owed WHERE consumption_id = $1"},
   /* records left pending by a crash between the audit append and the outcome */
   {"q_stale", "SELECT q.id, q.request_id, q.consumption_id, q.querier_id, q.item, q.subject_hmac, q.subject_masked"
               " FROM queries_in_flight f JOIN queries q ON q.id = f.query_id"

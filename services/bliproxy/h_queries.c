@@ -108,7 +108,8 @@ void prx_h_query_post(struct bg_request *r)
   retention_date(now, until);
   bg_uuid_v4(qid);
   if (!nid || !bg_id_hmac(nid, hmac_s)) {
-    prx_release(r, b.request_id, str(use, "consumption_id"), "internal-error");
+    if (!prx_release(r, b.request_id, str(use, "consumption_id"), "internal-error"))
+      prx_owe_release(r, b.request_id, str(use, "consumption_id"), "internal-error");
     bg_reply_problem(r, BG_P_INTERNAL, NULL);
     goto done;
   }
@@ -134,11 +135,13 @@ void prx_h_query_post(struct bg_request *r)
                       str(subj, "id"), hmac_s, str(subj, "national_id_masked"), b.item, now_s, until,
                       str(ev, "id"), ev_text};
   if (!(c = bg_db_for(r, prx.db))) {
-    prx_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE));
+    if (!prx_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE)))
+      prx_owe_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE));
     goto done_ev;
   }
   if (!ev_text || !bg_dbc_run(c, "q_insert", 18, pi, NULL)) {
-    prx_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE));
+    if (!prx_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE)))
+      prx_owe_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE));
     bg_db_failed(r, c);
     goto done_ev;
   }

@@ -48,6 +48,11 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
                  const char *item, json_t **use);
 /* Gives the use back; false when workflow could not be told (the record keeps saying so). */
 bool prx_release(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason);
+/* Lists a use as owed back to workflow (releases_owed): the retention job's sweep gives it back
+ * until workflow says so, or drops it once workflow has not heard of it for an hour (a consume
+ * that never took it). For a release that did not get through, or a consume whose answer never
+ * came. */
+void prx_owe_release(struct bg_request *r, const char *request_id, const char *cid, const char *reason);
 /* The same, with workflow's status (0: no answer). */
 long prx_release_status(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason);
 /* Appends events to the audit log now and waits for its acknowledgement (no audit, no data). */

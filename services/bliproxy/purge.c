@@ -163,10 +163,14 @@ static void settle_owed_releases(void)
     for (int i = 0; ok && i < PQntuples(res); i++) {
       const char *cid = PQgetvalue(res, i, 0), *rid = PQgetvalue(res, i, 1), *why = PQgetvalue(res, i, 2);
       long st = prx_release_status(NULL, rid, cid, why);
-      /* 200: given back now (or before); 404 past the grace: workflow never took it */
-      if (st == 200 || (st == 404 && PQgetvalue(res, i, 3)[0] == 't')) {
-        const char *ps[] = {cid};
-        ok = bg_dbc_run(c, "ro_settled", 1, ps, NULL);
+      const char *ps[] = {cid};
+      if (st == 0 || st >= 500)
+        break; /* workflow is away: the rest wait for the next run, not a timeout each */
+      const char *stmt = st == 200 ? "ro_settled" /* given back now (or before) */
+                         : st == 404 && PQgetvalue(res, i, 3)[0] == 't' ? "ro_drop" /* never taken */
+                                                                         : NULL;
+      if (stmt) {
+        ok = bg_dbc_run(c, stmt, 1, ps, NULL);
         settled++;
       }
     }

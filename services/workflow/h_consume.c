@@ -175,9 +175,9 @@ void wf_h_consume(struct bg_request *r)
   bool linked = !PQgetisnull(q, 0, QR_EXTERNAL);
   const char *client = r->token.sub + (strncmp(r->token.sub, "client:", 7) ? 0 : 7);
   const char *pt[] = {id, PQgetvalue(q, 0, QC_SUBJECT), b.item, b.querier_id, now_s, cid, client, evid, evtext};
-  struct bg_dberr err;
+  struct bg_dberr err = {0};
   if ((linked && !bg_dbc_begin(c)) || !(u = bg_dbc_exec(c, "qc_take", 9, pt, &err))) {
-    if (u == NULL && !strcmp(err.sqlstate, BG_SQL_UNIQUE)) { /* the caller's id, used before */
+    if (!strcmp(err.sqlstate, BG_SQL_UNIQUE)) { /* the caller's id, used before */
       if (c->in_tx)
         bg_dbc_rollback(c);
       bg_reply_problem(r, BG_P_CONFLICT, "a use with this consumption_id was taken already");

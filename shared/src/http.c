@@ -11,6 +11,7 @@
 #include "bligate/twid.h"
 #include "bligate/util.h"
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -271,6 +272,11 @@ bool bg_req_uuid_param(struct bg_request *r, int i, const char **out)
     bg_reply_problem(r, BG_P_NOT_FOUND, NULL);
     return false;
   }
+  /* One spelling: PostgreSQL matches a uuid in any case, so a handler comparing the id with the
+   * caller's (r->token.sub, lower case) must see it lower case too, or "my own" checks are
+   * passed by upper-casing one's own id. The copy is the request's own. */
+  for (char *p = (char *)r->params[i]; *p; p++)
+    *p = (char)tolower((unsigned char)*p);
   *out = r->params[i];
   return true;
 }

@@ -100,6 +100,9 @@ def test_the_permission_administrator_does_not_change_their_own_duties(admin, de
     for change in ({"roles": ["permission_admin", "it_staff", "supervisor"]}, {"roles": ["it_staff"]},
                    {"unit_id": demo["supervisor1"]["unit_id"]}, {"title": "科長"}):
         problem(admin.patch(f"/v1/accounts/{me}", json=change), 403, "forbidden")
+        # the same id in upper case is the same account (PostgreSQL reads a uuid in any case)
+        problem(admin.patch(f"/v1/accounts/{me.upper()}", json=change), 403, "forbidden")
+    problem(admin.post(f"/v1/accounts/{me.upper()}/deactivate", json={"reason": "leaving"}), 409, "conflict")
     mine = admin.call("GET", f"/v1/accounts/{me}")
     assert mine["roles"] == ["permission_admin", "it_staff"] and mine["unit_id"] == demo["permadmin"]["unit_id"]
     # the rest of their own record, like anyone's, and the roles stay (a PATCH without roles
