@@ -118,6 +118,8 @@ enum bg_problem acct_cert_problem(enum acct_cert_err e);
 /* clients.c: client secrets */
 char *acct_secret_hash(const char *secret);
 bool acct_secret_check(const char *secret, const char *stored);
+/* A stored secret of no client, to check an unknown client's secret against at the same cost. */
+const char *acct_secret_decoy(void);
 
 /* Role names and unit kinds accepted by the API. */
 extern const char *const acct_role_names[];

@@ -210,12 +210,16 @@ void acct_h_sessions_post(struct bg_request *r)
    * the challenge and finds the account; a malformed one is refused after the challenge
    * checks, as if parsed later. */
   struct acct_cert_info ci;
+  /* The certificate a raw login names is anyone's to send (certificates are public): its
+   * failures count against it only once its key has signed (l.fingerprint), else a stranger
+   * could lock its holder out. Until then it only finds the account and its throttle. */
+  char claimed[65] = "";
   if (raw_mode && (cert = acct_cert_parse_cached(b.certificate, &ci)) && ci.fingerprint[0])
-    memcpy(l.fingerprint, ci.fingerprint, sizeof l.fingerprint);
+    memcpy(claimed, ci.fingerprint, sizeof claimed);
   if (!(l.c = bg_db_for(r, acct.db)))
     goto done;
 
-  const char *pb[] = {b.challenge_id, l.now_s, l.fingerprint[0] ? l.fingerprint : NULL, r->client_addr, since};
+  const char *pb[] = {b.challenge_id, l.now_s, claimed[0] ? claimed : NULL, r->client_addr, since};
   if (!(res = bg_dbc_exec(l.c, "login_begin", 5, pb, NULL))) {
     bg_db_failed(r, l.c);
     goto done;
@@ -249,6 +253,7 @@ void acct_h_sessions_post(struct bg_request *r)
       login_fail(&l, BG_P_SIGNATURE_INVALID, "the signature is not over this challenge's nonce by this certificate");
       goto done;
     }
+    memcpy(l.fingerprint, claimed, sizeof l.fingerprint);
   } else {
     bool malformed;
     if (!(cms = bg_b64_decode(b.cms, &cmslen))) {
@@ -505,8 +510,8 @@ done:
 }
 
 /* The certificate that opened the session is checked again at every refresh (every few minutes
- * of work): one revoked since the login ends the session, and without current revocation data
- * no new token is issued (fail closed). False after replying. */
+ * of work): one revoked since the login (or expired, or no longer trusted) ends the session, and
+ * without current revocation data no new token is issued (fail closed). False after replying. */
 static bool session_cert_ok(struct bg_request *r, struct bg_dbc *c)
 {
   const char *p[] = {r->token.sid};
@@ -529,13 +534,14 @@ static bool session_cert_ok(struct bg_request *r, struct bg_dbc *c)
   if (ce != ACCT_CERT_REVOCATION_UNAVAILABLE) {
     char now_s[BG_TIME_LEN];
     bg_time_fmt(bg_now(), now_s);
-    const char *pe[] = {r->token.sid, "certificate_revoked", now_s};
+    const char *why = ce == ACCT_CERT_REVOKED ? "certificate_revoked" : "certificate_invalid";
+    const char *pe[] = {r->token.sid, why, now_s};
     if (!bg_dbc_begin(c) || !bg_dbc_run(c, "session_end", 3, pe, NULL)) {
       bg_db_failed(r, c);
       return false;
     }
     json_t *ev = bg_event_new(r, "auth.session_ended", "session", r->token.sid, "success");
-    json_object_set_new(json_object_get(ev, "details"), "reason", json_string("certificate_revoked"));
+    json_object_set_new(json_object_get(ev, "details"), "reason", json_string(why));
     if (!bg_outbox_add(c, ev) || !bg_dbc_commit(c)) { /* bg_outbox_add takes ev either way */
       bg_db_failed(r, c);
       return false;
@@ -651,8 +657,10 @@ void acct_h_tokens(struct bg_request *r)
     bg_reply_problem(r, BG_P_DB_UNAVAILABLE, NULL);
     return;
   }
-  bool ok = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 2), "active") == 0 &&
-            acct_secret_check(secret, PQgetvalue(res, 0, 0));
+  /* An unknown or disabled client pays for the same key derivation as a known one: a reply
+   * faster for one than the other would tell an outsider which client ids exist. */
+  bool known = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 2), "active") == 0;
+  bool ok = acct_secret_check(secret, known ? PQgetvalue(res, 0, 0) : acct_secret_decoy()) && known;
   json_t *allowed = ok ? json_loads(PQgetvalue(res, 0, 1), 0, NULL) : NULL;
   PQclear(res);
   if (!ok) {

@@ -5,6 +5,7 @@ import base64
 import datetime
 import os
 import shutil
+import uuid
 
 import pytest
 import requests
@@ -143,6 +144,33 @@ def test_certificate_revoked_after_registration(client, person, stack):
     # the session it opened before: the next refresh verifies the certificate again and ends it
     problem(c.post("/v1/auth/sessions/current/refresh"), 401, "certificate-revoked")
     problem(c.get("/v1/auth/me"), 401, "session-ended")
+
+
+def test_a_stranger_cannot_lock_a_certificate(client, person):
+    """Certificates are public: failures with someone's certificate but not their key (a bad
+    signature, an unknown challenge) count against the sender's address, not the certificate,
+    else anyone could lock the holder out of rule 3's login for 15 minutes."""
+    p = person()
+    pem = open(p["cert"], encoding="ascii").read()
+    c = client()
+    for _ in range(5):
+        ch = c.challenge()
+        problem(c.post("/v1/auth/sessions", bearer=False, json={
+            "challenge_id": ch["challenge_id"], "certificate": pem,
+            "signature": base64.b64encode(b"x" * 64).decode()}), 401, "signature-invalid")
+        problem(c.post("/v1/auth/sessions", bearer=False, json={
+            "challenge_id": str(uuid.uuid4()), "certificate": pem, "signature": "AAAA"}), 400, "challenge-unknown")
+    assert attempt(client(), p["cert"], p["key"]).status_code == 201
+
+
+def test_a_certificate_expired_since_the_login_ends_its_session_at_refresh(client, person, clock):
+    p = person(not_after=datetime.timedelta(minutes=3))
+    c = client()
+    c.login(p["cert"], p["key"])
+    clock(4 * 60)
+    problem(c.post("/v1/auth/sessions/current/refresh"), 401, "certificate-expired")
+    body = problem(c.get("/v1/auth/me"), 401, "session-ended")
+    assert "certificate_invalid" in body["detail"]  # expired, not revoked
 
 
 def test_refresh_fails_closed_without_revocation_data(client, person, stack):
