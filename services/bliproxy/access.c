@@ -79,15 +79,18 @@ static void refuse_as(struct bg_request *r, long st, const json_t *reply, const 
   bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "cannot %s with workflow", what);
 }
 
-void prx_owe_release(struct bg_request *r, const char *request_id, const char *cid, const char *reason)
+/* Lists a use as owed back to workflow (releases_owed): the retention job's sweep gives it back
+ * until workflow says so, or drops it once workflow has not heard of it for an hour (a consume
+ * that never took it). */
+static void owe_release(struct bg_request *r, const char *request_id, const char *cid, const char *reason)
 {
   char now_s[BG_TIME_LEN];
   bg_time_fmt(bg_now(), now_s);
   const char *p[] = {cid, request_id, reason, now_s};
   struct bg_dbc *c = bg_db_acquire(prx.db, 2000);
   if (!c || !bg_dbc_run(c, "ro_insert", 4, p, NULL))
-    bg_log(BG_LOG_ERROR, r->request_id, "use %s of request %s may be taken and could not be listed as owed back", cid,
-           request_id);
+    bg_log(BG_LOG_ERROR, r ? r->request_id : NULL, "use %s of request %s may be taken and could not be listed as owed back",
+           cid, request_id);
   bg_db_release(c);
 }
 
@@ -118,7 +121,7 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
   }
   /* an answer that never came (or came malformed) may hide a use taken all the same */
   if (st == 0 || st >= 500 || st == 200)
-    prx_owe_release(r, request_id, cid, "consume-unanswered");
+    owe_release(r, request_id, cid, "consume-unanswered");
   refuse_as(r, st, reply, "take a use of the request");
   json_decref(reply);
   return false;
@@ -126,7 +129,10 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
 
 bool prx_release(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason)
 {
-  return prx_release_status(r, request_id, consumption_id, reason) == 200;
+  if (prx_release_status(r, request_id, consumption_id, reason) == 200)
+    return true;
+  owe_release(r, request_id, consumption_id, reason);
+  return false;
 }
 
 long prx_release_status(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason)

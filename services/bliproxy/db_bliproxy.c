@@ -29,18 +29,14 @@ const struct bg_db_stmt prx_stmts[] = {
                   " WHERE q.id = $1 AND q.state = 'pending' RETURNING " QCOLS},
   /* the failure ($2 code, $3 released) and its event ($4, $5), only while the record is pending
    * (the sweep may have finished it). Unless the query's own event is known to be on the log
-   * ($6), it goes to the outbox too, before the failure's. A use not given back ($3 false) is
-   * owed (releases_owed, from $7), for the sweep to give back. One row when it was written. */
+   * ($6), it goes to the outbox too, before the failure's. One row when it was written. */
   {"q_failed", "WITH u AS (UPDATE queries SET state = 'failed', error_code = $2, released = $3"
                "  WHERE id = $1 AND state = 'pending' RETURNING id, request_id, consumption_id),"
                " f AS (DELETE FROM queries_in_flight WHERE query_id = $1 RETURNING event_id, event),"
                " e AS (INSERT INTO outbox (event_id, event) SELECT id, ev FROM"
                "  (SELECT f.event_id AS id, f.event::jsonb AS ev, 1 AS n FROM f, u"
                "   WHERE f.event IS NOT NULL AND NOT $6::boolean"
-               "   UNION ALL SELECT $4::uuid, $5::jsonb, 2 FROM u) x ORDER BY n),"
-               " o AS (INSERT INTO releases_owed (consumption_id, request_id, reason, created_at)"
-               "  SELECT u.consumption_id, u.request_id, $2, $7::timestamptz FROM u WHERE NOT $3::boolean"
-               "  ON CONFLICT (consumption_id) DO NOTHING)"
+               "   UNION ALL SELECT $4::uuid, $5::jsonb, 2 FROM u) x ORDER BY n)"
                " SELECT id FROM u"},
   {"q_get", "SELECT " QCOLS " FROM queries q WHERE q.id = $1"},
   /* a caller's records: the querier's, the requester's or the applicant's ($1), and for a unit

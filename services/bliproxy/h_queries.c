@@ -61,11 +61,10 @@ static void fail_query(struct bg_request *r, struct bg_dbc *c, const char *qid, 
   json_object_set_new(d, "querier_id", json_string(r->token.sub));
   json_object_set_new(d, "code", json_string(bg_problem_code(p)));
   json_object_set_new(d, "released", json_boolean(released));
-  char *text = bg_json_dump(ev), now_s[BG_TIME_LEN];
-  bg_time_fmt(bg_now(), now_s);
+  char *text = bg_json_dump(ev);
   const char *pf[] = {qid, bg_problem_code(p), released ? "true" : "false", str(ev, "id"), text,
-                      appended ? "true" : "false", now_s};
-  if (!text || !bg_dbc_run(c, "q_failed", 7, pf, NULL))
+                      appended ? "true" : "false"};
+  if (!text || !bg_dbc_run(c, "q_failed", 6, pf, NULL))
     bg_log(BG_LOG_ERROR, r->request_id, "query %s failed and its record could not say so", qid);
   free(text);
   json_decref(ev);
@@ -108,8 +107,7 @@ void prx_h_query_post(struct bg_request *r)
   retention_date(now, until);
   bg_uuid_v4(qid);
   if (!nid || !bg_id_hmac(nid, hmac_s)) {
-    if (!prx_release(r, b.request_id, str(use, "consumption_id"), "internal-error"))
-      prx_owe_release(r, b.request_id, str(use, "consumption_id"), "internal-error");
+    prx_release(r, b.request_id, str(use, "consumption_id"), "internal-error");
     bg_reply_problem(r, BG_P_INTERNAL, NULL);
     goto done;
   }
@@ -135,13 +133,11 @@ void prx_h_query_post(struct bg_request *r)
                       str(subj, "id"), hmac_s, str(subj, "national_id_masked"), b.item, now_s, until,
                       str(ev, "id"), ev_text};
   if (!(c = bg_db_for(r, prx.db))) {
-    if (!prx_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE)))
-      prx_owe_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE));
+    prx_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE));
     goto done_ev;
   }
   if (!ev_text || !bg_dbc_run(c, "q_insert", 18, pi, NULL)) {
-    if (!prx_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE)))
-      prx_owe_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE));
+    prx_release(r, b.request_id, str(use, "consumption_id"), bg_problem_code(BG_P_DB_UNAVAILABLE));
     bg_db_failed(r, c);
     goto done_ev;
   }

@@ -46,14 +46,10 @@ bool prx_check_session(struct bg_request *r, char *name, size_t name_len);
 /* Takes one use of (request, subject, item) for the caller (workflow); *use is its reply. */
 bool prx_consume(struct bg_request *r, const char *request_id, const char *subject_id, const char *national_id,
                  const char *item, json_t **use);
-/* Gives the use back; false when workflow could not be told (the record keeps saying so). */
+/* Gives the use back; false when workflow could not be told: the use is then owed
+ * (releases_owed), and the retention job's sweep gives it back later. */
 bool prx_release(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason);
-/* Lists a use as owed back to workflow (releases_owed): the retention job's sweep gives it back
- * until workflow says so, or drops it once workflow has not heard of it for an hour (a consume
- * that never took it). For a release that did not get through, or a consume whose answer never
- * came. */
-void prx_owe_release(struct bg_request *r, const char *request_id, const char *cid, const char *reason);
-/* The same, with workflow's status (0: no answer). */
+/* Only asks workflow, and says what it answered (0: no answer): the sweep's own call. */
 long prx_release_status(struct bg_request *r, const char *request_id, const char *consumption_id, const char *reason);
 /* Appends events to the audit log now and waits for its acknowledgement (no audit, no data). */
 bool prx_audit_append(struct bg_request *r, json_t *events);

@@ -124,12 +124,11 @@ static void finish_interrupted(void)
       json_object_set_new(d, "querier_id", json_string(PQgetvalue(res, i, 3)));
       json_object_set_new(d, "code", json_string("interrupted"));
       json_object_set_new(d, "released", json_boolean(released));
-      char *text = bg_json_dump(ev), now_s[BG_TIME_LEN];
-      bg_time_fmt(bg_now(), now_s);
+      char *text = bg_json_dump(ev);
       /* whether its own event reached the log is not known: it is shipped (audit de-duplicates) */
       const char *pf[] = {qid, "interrupted", released ? "true" : "false", json_string_value(json_object_get(ev, "id")),
-                          text, "false", now_s};
-      ok = text && bg_dbc_run(c, "q_failed", 7, pf, NULL);
+                          text, "false"};
+      ok = text && bg_dbc_run(c, "q_failed", 6, pf, NULL);
       free(text);
       json_decref(ev);
     }
