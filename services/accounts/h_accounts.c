@@ -225,10 +225,7 @@ void acct_h_accounts_get(struct bg_request *r)
 static bool has_role_json(const char *roles_json, const char *role)
 {
   json_t *roles = json_loads(roles_json, 0, NULL);
-  bool has = false;
-  size_t i;
-  json_t *v;
-  json_array_foreach(roles, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), role)) has = true;
+  bool has = bg_json_array_has(roles, role);
   json_decref(roles);
   return has;
 }

@@ -485,12 +485,7 @@ bool acct_session_hook(struct bg_request *r)
   c = NULL;
   /* Authorize on the account's current unit and roles, not the token's copy. */
   json_t *roles = acct_text_array_json(PQgetvalue(res, 0, SESS_ROLES));
-  r->token.nroles = 0;
-  size_t i;
-  json_t *v;
-  json_array_foreach(roles, i, v) if (r->token.nroles < BG_MAX_ROLES)
-    snprintf(r->token.roles[r->token.nroles++], sizeof r->token.roles[0], "%s", json_string_value(v));
-  snprintf(r->token.unit, sizeof r->token.unit, "%s", PQgetvalue(res, 0, SESS_UNIT_ID));
+  bg_token_set_authz(&r->token, roles, PQgetvalue(res, 0, SESS_UNIT_ID));
   char created[BG_TIME_LEN], seen[BG_TIME_LEN], idle[BG_TIME_LEN], expires[BG_TIME_LEN];
   r->auth_info = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "session", "id", r->token.sid, "account_id",
                            r->token.sub, "created_at", bg_time_fmt(s.created, created), "last_seen_at",

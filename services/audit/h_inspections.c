@@ -67,11 +67,7 @@ static bool director_for_supervisor(struct bg_request *r, PGresult *in, bool *un
   long status = 0;
   json_t *q = aud_account_get(r, PQgetvalue(in, 0, OV_IN_QUERIER_ID), &status);
   *unavailable = !q && status != 404;
-  bool sup = false;
-  size_t i;
-  json_t *v;
-  json_array_foreach(json_object_get(q, "roles"), i, v) if (json_is_string(v) && !strcmp(json_string_value(v), "supervisor"))
-    sup = true;
+  bool sup = bg_json_array_has(json_object_get(q, "roles"), "supervisor");
   json_decref(q);
   return sup;
 }

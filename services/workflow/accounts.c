@@ -3,6 +3,7 @@
  * authorization that decides something (who submits, who decides, who reviews) uses these
  * current facts rather than the up-to-5-minute-old claims in the caller's token. */
 #include "wf.h"
+#include "bligate/json.h"
 #include "bligate/log.h"
 #include "bligate/svc.h"
 #include "bligate/util.h"
@@ -50,11 +51,7 @@ const char *wf_str(const json_t *obj, const char *key)
 
 bool wf_has_role(const json_t *account, const char *role)
 {
-  size_t i;
-  json_t *v;
-  json_array_foreach(json_object_get(account, "roles"), i, v) if (json_is_string(v) && !strcmp(json_string_value(v), role))
-    return true;
-  return false;
+  return bg_json_array_has(json_object_get(account, "roles"), role);
 }
 
 bool wf_is_active(const json_t *account)

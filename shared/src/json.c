@@ -209,6 +209,14 @@ bool bg_json_parse(struct bg_request *r, const json_t *obj, const struct bg_fiel
   return false;
 }
 
+bool bg_json_array_has(const json_t *array, const char *s)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach(array, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), s)) return true;
+  return false;
+}
+
 bool bg_json_find_twid(const json_t *j, const char *path, char *field, size_t len)
 {
   const char *k;

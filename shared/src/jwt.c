@@ -416,6 +416,20 @@ done:
   return out;
 }
 
+void bg_token_set_authz(struct bg_token *t, const json_t *roles, const char *unit)
+{
+  size_t i;
+  json_t *v;
+  t->nroles = 0;
+  json_array_foreach(roles, i, v)
+  {
+    const char *role = json_string_value(v);
+    if (role && strlen(role) < sizeof t->roles[0] && t->nroles < BG_MAX_ROLES)
+      snprintf(t->roles[t->nroles++], sizeof t->roles[0], "%s", role);
+  }
+  snprintf(t->unit, sizeof t->unit, "%s", unit ? unit : "");
+}
+
 bool bg_token_has_role(const struct bg_token *t, const char *role)
 {
   for (int i = 0; i < t->nroles; i++)

@@ -45,21 +45,8 @@ bool bg_session_check(struct bg_request *r, struct bg_svc *svc, const char *acco
   json_t *s = NULL;
   long status = r->token.sid[0] ? bg_svc_call(svc, "GET", url, NULL, r->request_id, &s) : 404;
   bool ok = bg_session_live(r, status, s);
-  if (ok) {
-    /* today's roles and unit, from accounts */
-    json_t *roles = json_object_get(s, "roles");
-    size_t i;
-    json_t *v;
-    r->token.nroles = 0;
-    json_array_foreach(roles, i, v)
-    {
-      const char *role = json_string_value(v);
-      if (role && strlen(role) < sizeof r->token.roles[0] && r->token.nroles < BG_MAX_ROLES)
-        snprintf(r->token.roles[r->token.nroles++], sizeof r->token.roles[0], "%s", role);
-    }
-    const char *unit = json_string_value(json_object_get(s, "unit_id"));
-    snprintf(r->token.unit, sizeof r->token.unit, "%s", unit ? unit : "");
-  }
+  if (ok)
+    bg_token_set_authz(&r->token, json_object_get(s, "roles"), json_string_value(json_object_get(s, "unit_id")));
   if (ok && session)
     *session = s;
   else

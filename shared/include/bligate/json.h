@@ -51,7 +51,8 @@ bool bg_json_parse_into(const json_t *obj, const struct bg_field *spec, void *ou
 size_t bg_utf8_len(const char *s);
 /* Compact serialisation for replies and events (sorted keys for canonical forms). */
 char *bg_json_dump(const json_t *j);
-
+/* Whether the array holds the string s (a roles list, say); false for anything not an array. */
+bool bg_json_array_has(const json_t *array, const char *s);
 
 /* The first string under j (path: where j is, "" for the body) that holds an identity number,
  * outside fields named national_id: true and its path ("subjects[0].name") in field. */

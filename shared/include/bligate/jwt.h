@@ -67,6 +67,9 @@ enum bg_jwt_err bg_jwt_verify(const struct bg_keyset *ks, const char *token, con
 char *bg_jwt_sign(EVP_PKEY *key, const char *kid, const json_t *claims);
 
 bool bg_token_has_role(const struct bg_token *t, const char *role);
+/* Replaces the token's roles (a JSON array of strings; what does not fit is left out) and unit
+ * with the ones accounts holds now: authorization goes by today's, not the token's copy. */
+void bg_token_set_authz(struct bg_token *t, const json_t *roles, const char *unit);
 bool bg_token_has_scope(const struct bg_token *t, const char *scope);
 /* A scope with an argument, "<prefix><argument>" (e.g. "approvals:decide:<unit id>"): copies
  * the first one's argument into out; false when there is none (or it does not fit). */
