@@ -9,8 +9,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
-bool bg_random(void *buf, size_t n) { return RAND_bytes(buf, (int)n) == 1; }
+/* The kernel's CSPRNG (the one OpenSSL seeds from), not RAND_bytes: OpenSSL 3.0's RAND_bytes
+ * takes a process-wide write lock (RAND_get_rand_method's) on every call, and with one thread per
+ * connection the ids of every request and event queued on it — 3 % of the proxy's CPU in
+ * bench/proxy/run, spent spinning and in futex wake-ups. */
+bool bg_random(void *buf, size_t n)
+{
+  unsigned char *p = buf;
+  while (n) {
+    ssize_t got = getrandom(p, n, 0);
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      return false;
+    }
+    p += got;
+    n -= (size_t)got;
+  }
+  return true;
+}
 
 void bg_uuid_v4(char out[BG_UUID_LEN])
 {
