@@ -5,6 +5,7 @@
 #include "bligate/clock.h"
 #include "bligate/config.h"
 #include "bligate/db.h"
+#include "bligate/events.h"
 #include "bligate/http.h"
 #include "bligate/httpc.h"
 #include "bligate/log.h"
@@ -26,8 +27,10 @@
 #define PURGE_ROWS_S "1000"
 
 static const struct bg_db_stmt ship_stmts[] = {
-  {"bg_ship_fetch", "SELECT seq, event::text FROM outbox WHERE shipped_at IS NULL ORDER BY seq LIMIT $1"},
+  {"bg_ship_fetch", "SELECT seq, event::text, event_id::text FROM outbox WHERE shipped_at IS NULL ORDER BY seq LIMIT $1"},
   {"bg_ship_mark", "UPDATE outbox SET shipped_at = $2 WHERE seq = ANY ($1::bigint[]) AND shipped_at IS NULL"},
+  /* a row audit refused for good, once its outbox.event_refused event is on the log */
+  {"bg_ship_refused", "UPDATE outbox SET shipped_at = $2, refusal = $3 WHERE seq = $1 AND shipped_at IS NULL"},
   {"bg_ship_backlog", "SELECT count(*) FROM outbox WHERE shipped_at IS NULL"},
   {"bg_ship_state", "SELECT shipped_at IS NOT NULL FROM outbox WHERE event_id = $1::uuid"},
   /* the schema's SECURITY DEFINER function: the runtime role cannot delete rows itself */
@@ -48,7 +51,9 @@ struct bg_shipper {
   bool running;
   _Atomic long long backlog;
   _Atomic unsigned long long shipped, failures, purges, purged;
+  _Atomic unsigned long long refused;
   bool failing; /* to log a failure once, not on every retry */
+  int narrow;   /* rows still to send one at a time, after audit refused their batch for good */
   time_t next_purge; /* service clock: when shipped rows past retention are next deleted */
 };
 
@@ -121,6 +126,109 @@ static bool acknowledged(const struct bg_httpc_resp *resp, int n)
   return ok;
 }
 
+/* Audit's answers that no retry changes: the events' content is refused (malformed, an ID
+ * number in one, an id on the log with other content, a batch too large), not the moment. */
+static bool refused_for_good(long status) { return status == 400 || status == 409 || status == 413 || status == 422; }
+
+/* POSTs a body of n events; true when audit acknowledged every one. resp is the caller's. */
+static bool deliver(struct bg_shipper *s, const char *body, size_t blen, int n, struct bg_httpc_resp *resp)
+{
+  char tok[4096];
+  if (!bg_svc_token(s->cfg.svc, tok, sizeof tok)) {
+    if (!s->failing)
+      bg_warn("outbox: no client token for the audit service yet; retrying");
+    s->failing = true;
+    *resp = (struct bg_httpc_resp){0};
+    return false;
+  }
+  struct bg_httpc_req req = {.method = "POST", .url = s->events_url, .bearer = tok,
+                             .content_type = "application/json", .body = body, .body_len = blen,
+                             .connect_timeout_ms = 1000, .timeout_ms = 10000};
+  bool sent = bg_httpc_do(&req, resp);
+  if (sent && resp->status == 200 && acknowledged(resp, n))
+    return true;
+  if (sent && refused_for_good(resp->status))
+    return false; /* not a delivery failure: the caller narrows it down or records it */
+  if (!s->failing)
+    bg_warn("outbox: delivery to %s failed (%s); backing off", s->events_url,
+            sent ? (resp->status == 200 ? "incomplete acknowledgement" : "refused") : resp->error);
+  if (sent && resp->status != 200)
+    bg_warn("outbox: audit answered %ld", resp->status);
+  s->failing = true;
+  return false;
+}
+
+static bool type_ok(const char *t)
+{
+  size_t n = t ? strlen(t) : 0;
+  if (!n || n > 100)
+    return false;
+  for (; *t; t++)
+    if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9') || *t == '.' || *t == '_' || *t == '-'))
+      return false;
+  return true;
+}
+
+/* The one row of res, which audit refused for good (resp): an outbox.event_refused event goes
+ * on the log in its place — what was refused (seq, event id, type, the SHA-256 of the exact
+ * text sent), why (audit's problem code) — and the row is marked shipped with the code, kept
+ * past retention. Its id is derived from the row, so a retry after a crash is a duplicate, not
+ * a second refusal. Nothing of the refused content goes out: it may be what audit refused (an
+ * ID number). true when the row is settled. */
+static bool record_refusal(struct bg_shipper *s, struct bg_dbc *c, PGresult *res, const struct bg_httpc_resp *refusal)
+{
+  const char *seq = PQgetvalue(res, 0, 0), *text = PQgetvalue(res, 0, 1), *event_id = PQgetvalue(res, 0, 2);
+  json_t *pj = bg_httpc_json(refusal);
+  const char *c0 = json_string_value(json_object_get(pj, "code"));
+  char code[65] = "refused";
+  if (c0 && strlen(c0) <= 64 && strspn(c0, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(c0) && *c0)
+    snprintf(code, sizeof code, "%s", c0);
+  json_decref(pj);
+  json_t *orig = json_loadb(text, (size_t)PQgetlength(res, 0, 1), 0, NULL);
+  const char *otype = json_string_value(json_object_get(orig, "type"));
+  char digest[65], derived[BG_UUID_LEN], seed[256];
+  bg_sha256_hex(text, (size_t)PQgetlength(res, 0, 1), digest);
+  unsigned char h[32];
+  snprintf(seed, sizeof seed, "bligate outbox refusal %s %s %s", s->schema, seq, event_id);
+  bg_sha256(seed, strlen(seed), h);
+  bg_uuid_v4_format(h, derived);
+  long long seq_n = strtoll(seq, NULL, 10);
+  json_t *ev = bg_event_new(NULL, "outbox.event_refused", "outbox_event", event_id, "failure");
+  json_object_set_new(ev, "id", json_string(derived));
+  json_object_set_new(ev, "actor", json_pack("{s:s}", "client_id", s->service));
+  json_t *d = json_object_get(ev, "details");
+  json_object_set_new(d, "outbox", json_string(s->schema));
+  json_object_set_new(d, "seq", json_integer(seq_n));
+  json_object_set_new(d, "refusal", json_string(code));
+  json_object_set_new(d, "status", json_integer(refusal->status));
+  json_object_set_new(d, "event_sha256", json_string(digest));
+  if (type_ok(otype))
+    json_object_set_new(d, "event_type", json_string(otype));
+  json_decref(orig);
+  json_t *batch = json_pack("{s:[o]}", "events", ev);
+  char *body = batch ? json_dumps(batch, JSON_COMPACT) : NULL;
+  json_decref(batch);
+  struct bg_httpc_resp resp;
+  bool ok = body && deliver(s, body, strlen(body), 1, &resp);
+  if (body)
+    bg_httpc_resp_free(&resp);
+  free(body);
+  if (!ok) {
+    bg_error("outbox: the refusal of %s.outbox seq %s (%s) could not be put on the log; the outbox waits", s->schema,
+             seq, code);
+    return false;
+  }
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  const char *p[] = {seq, now_s, code};
+  if (!bg_dbc_run(c, "bg_ship_refused", 3, p, NULL))
+    return false; /* sent again: the refusal is a duplicate then */
+  atomic_fetch_add(&s->refused, 1);
+  bg_error("outbox: audit refused %s.outbox seq %s for good (%s); its refusal is on the log and the row is kept",
+           s->schema, seq, code);
+  return true;
+}
+
 /* One delivery: >0 rows shipped, 0 nothing to ship, -1 failed (back off). */
 static int ship_batch(struct bg_shipper *s)
 {
@@ -130,15 +238,17 @@ static int ship_batch(struct bg_shipper *s)
   /* rows committed from here on hint again */
   atomic_store(&s->hinted, false);
   char lim[16];
-  snprintf(lim, sizeof lim, "%d", s->cfg.batch);
+  snprintf(lim, sizeof lim, "%d", s->narrow > 0 ? 1 : s->cfg.batch);
   const char *p[] = {lim};
   PGresult *res = bg_dbc_exec(c, "bg_ship_fetch", 1, p, NULL);
   int n = res ? PQntuples(res) : -1, rc = -1;
   char *body = NULL, *seqs = NULL;
   size_t blen = 0, bcap = 0, slen = 0, scap = 0;
   if (n <= 0) {
-    if (n == 0)
+    if (n == 0) {
       atomic_store(&s->backlog, 0);
+      s->narrow = 0;
+    }
     rc = n < 0 ? -1 : 0;
     goto out;
   }
@@ -149,25 +259,23 @@ static int ship_batch(struct bg_shipper *s)
          add(&body, &blen, &bcap, ev, (size_t)PQgetlength(res, i, 1)) && add(&seqs, &slen, &scap, seq, strlen(seq));
   }
   ok = ok && add(&body, &blen, &bcap, "]}", 2) && add(&seqs, &slen, &scap, "}", 1);
-  char tok[4096];
-  if (!ok || !bg_svc_token(s->cfg.svc, tok, sizeof tok)) {
-    if (!s->failing)
-      bg_warn("outbox: no client token for the audit service yet; retrying");
-    s->failing = true;
+  if (!ok)
     goto out;
-  }
-  struct bg_httpc_req req = {.method = "POST", .url = s->events_url, .bearer = tok,
-                             .content_type = "application/json", .body = body, .body_len = blen,
-                             .connect_timeout_ms = 1000, .timeout_ms = 10000};
   struct bg_httpc_resp resp;
-  bool sent = bg_httpc_do(&req, &resp);
-  if (!sent || resp.status != 200 || !acknowledged(&resp, n)) {
-    if (!s->failing)
-      bg_warn("outbox: delivery to %s failed (%s); backing off", s->events_url,
-              sent ? (resp.status == 200 ? "incomplete acknowledgement" : "refused") : resp.error);
-    if (sent && resp.status != 200)
-      bg_warn("outbox: audit answered %ld", resp.status);
-    s->failing = true;
+  if (!deliver(s, body, blen, n, &resp)) {
+    if (refused_for_good(resp.status)) {
+      if (n > 1) {
+        /* which of them? One at a time from here: the others go through, the refused one is
+         * recorded as such */
+        bg_warn("outbox: audit refused a batch of %d for good (%ld); sending them one at a time", n, resp.status);
+        s->narrow = n;
+        rc = 0;
+      } else if (record_refusal(s, c, res, &resp)) {
+        s->narrow = s->narrow > 0 ? s->narrow - 1 : 0;
+        s->failing = false;
+        rc = 1;
+      }
+    }
     bg_httpc_resp_free(&resp);
     goto out;
   }
@@ -181,10 +289,12 @@ static int ship_batch(struct bg_shipper *s)
   if (s->failing)
     bg_info("outbox: delivering to the audit service again");
   s->failing = false;
+  if (s->narrow > 0)
+    s->narrow--;
   atomic_fetch_add(&s->shipped, (unsigned long long)n);
   /* A short batch was everything there was: nothing is left (as of this look). Only a full
    * one, or a failure, needs the count. */
-  if (n < s->cfg.batch)
+  if (n < s->cfg.batch && !s->narrow)
     atomic_store(&s->backlog, 0);
   else
     refresh_backlog(s, c);
@@ -298,7 +408,7 @@ static void *loop(void *arg)
       continue;
     }
     backoff = 0;
-    if (n < s->cfg.batch) { /* caught up: sleep until something new, then gather */
+    if (n < s->cfg.batch && !s->narrow) { /* caught up: sleep until something new, then gather */
       purge_shipped(s);
       bool woken = atomic_load(&s->hinted) || atomic_load(&s->urgent) || wait_for_work(s, s->cfg.poll_ms);
       if (woken)
@@ -462,8 +572,11 @@ void bg_shipper_metrics(void *ctx, char **buf, size_t *len, size_t *cap)
                     "# HELP bligate_outbox_purges_total Runs of the purge of shipped rows past retention.\n"
                     "# TYPE bligate_outbox_purges_total counter\nbligate_outbox_purges_total{service=\"%s\"} %llu\n"
                     "# HELP bligate_outbox_purged_total Shipped rows deleted after their retention.\n"
-                    "# TYPE bligate_outbox_purged_total counter\nbligate_outbox_purged_total{service=\"%s\"} %llu\n",
+                    "# TYPE bligate_outbox_purged_total counter\nbligate_outbox_purged_total{service=\"%s\"} %llu\n"
+                    "# HELP bligate_outbox_refused_total Events the audit service refused for good; each has an "
+                    "outbox.event_refused event on the log and its row kept.\n"
+                    "# TYPE bligate_outbox_refused_total counter\nbligate_outbox_refused_total{service=\"%s\"} %llu\n",
                     s->service, atomic_load(&s->backlog), s->service, atomic_load(&s->shipped), s->service,
                     atomic_load(&s->failures), s->service, atomic_load(&s->purges), s->service,
-                    atomic_load(&s->purged));
+                    atomic_load(&s->purged), s->service, atomic_load(&s->refused));
 }

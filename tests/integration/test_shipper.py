@@ -155,3 +155,68 @@ def test_flush_fails_closed_while_audit_is_down(stack):
         stack_cmd(stack, "start-service", "audit")
     # not lost: the accounts service's own shipper delivers it once audit is back
     poll("the event to arrive", lambda: all_delivered_once(stack, [out["event_id"]]))
+
+
+def forged(kind, **extra):
+    import datetime
+    import uuid
+    ev = {"id": str(uuid.uuid4()), "type": f"accounts.shipper_test_{kind}",
+          "time": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+          "outcome": "success", "details": {}}
+    ev.update(extra)
+    return ev
+
+
+def metric(stack, name):
+    r = requests.get(stack["BLIGATE_ACCOUNTS_URL"] + "/metrics", timeout=10)
+    m = re.search(rf'^{name}\{{service="accounts"\}} (\d+)$', r.text, re.M)
+    assert m, r.text
+    return int(m.group(1))
+
+
+def test_an_event_audit_refuses_for_good_is_recorded_and_does_not_hold_up_the_rest(stack):
+    import json
+    from bligate_dev.ids import make_national_id
+    nid = make_national_id("A", "1", "2345678")
+    good1, good2 = forged("before"), forged("after")
+    malformed = forged("malformed", bogus=1)          # 400 validation-failed
+    with_id = forged("with_id", details={"note": nid})  # 422 national-id-in-event
+    refused_before = metric(stack, "bligate_outbox_refused_total")
+    # one transaction, so one batch: the refusal of two of its events must not stop the other two
+    values = ",".join(f"('{e['id']}', $j${json.dumps(e)}$j$::jsonb)" for e in (good1, malformed, with_id, good2))
+    sql(stack, f"INSERT INTO accounts.outbox (event_id, event) VALUES {values}")
+    poll("the events after the refused ones to reach the log", lambda: len(on_log(stack, [good1["id"], good2["id"]])) == 2,
+         seconds=60)
+    assert on_log(stack, [malformed["id"], with_id["id"]]) == {}
+
+    rows = {r.split("|")[0]: r.split("|")[1:] for r in sql(
+        stack, "SELECT event_id, seq, shipped_at IS NOT NULL, coalesce(refusal, ''), encode(sha256(convert_to(event::text,"
+               " 'UTF8')), 'hex') FROM accounts.outbox WHERE event_id IN "
+               f"('{good1['id']}', '{malformed['id']}', '{with_id['id']}', '{good2['id']}')")}
+    assert rows[good1["id"]][1:3] == ["t", ""] and rows[good2["id"]][1:3] == ["t", ""]
+    assert rows[malformed["id"]][1:3] == ["t", "validation-failed"]
+    assert rows[with_id["id"]][1:3] == ["t", "national-id-in-event"]
+
+    # each refusal is on the log in the refused event's place, naming it and what audit said
+    logged = sql(stack, "SELECT idx, object_id, source, canonical FROM audit.events WHERE type = 'outbox.event_refused'"
+                        f" AND object_id IN ('{malformed['id']}', '{with_id['id']}') ORDER BY idx")
+    assert len(logged) == 2, logged
+    order = on_log(stack, [good1["id"], good2["id"]])
+    for line, ev, status in zip(logged, (malformed, with_id), (400, 422)):
+        idx, obj, source, canonical = line.split("|", 3)
+        assert obj == ev["id"] and source == "accounts"
+        assert order[good1["id"]][1] < int(idx) < order[good2["id"]][1]  # the outbox's order kept
+        assert nid not in canonical  # nothing of the refused content goes out
+        d = json.loads(canonical)["details"]
+        seq, _, code, digest = rows[ev["id"]]
+        assert d == {"outbox": "accounts", "seq": int(seq), "refusal": code, "status": status,
+                     "event_sha256": digest, "event_type": ev["type"]}
+    assert metric(stack, "bligate_outbox_refused_total") == refused_before + 2
+
+    # the purge keeps refused rows whatever their age (the evidence), and deletes the others
+    out = subprocess.run(["psql", stack["BLIGATE_DB_SUPER_URL"], "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"],
+                         input="BEGIN;\nSELECT accounts.outbox_purge(now() + interval '1 day', 1000000) > 0;\n"
+                               "SELECT event_id FROM accounts.outbox WHERE event_id IN "
+                               f"('{good1['id']}', '{malformed['id']}', '{with_id['id']}', '{good2['id']}') ORDER BY seq;\n"
+                               "ROLLBACK;\n", check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["t", malformed["id"], with_id["id"]], out

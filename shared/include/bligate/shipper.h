@@ -9,7 +9,10 @@
  * wake-up it gathers for gather_ms (BLIGATE_OUTBOX_GATHER_MS, default 50) so that a busy
  * service sends one batch per interval instead of one per transaction; a flush ships at once.
  * Rows shipped more than retention_days ago are deleted, hourly, through the schema's
- * outbox_purge function. */
+ * outbox_purge function. An event audit refuses for good (a 400, 409, 413 or 422: its content,
+ * not the moment) is found by sending its batch again one at a time, replaced on the log by an
+ * outbox.event_refused event, and its row marked shipped with outbox.refusal and kept
+ * (docs/audit-log.md). */
 #ifndef BLIGATE_SHIPPER_H
 #define BLIGATE_SHIPPER_H
 #include <stdbool.h>
