@@ -300,7 +300,7 @@ void aud_h_inspections_post(struct bg_request *r)
   {
     char f[48];
     snprintf(f, sizeof f, "auditor_ids[%zu]", i);
-    if (!json_is_string(v) || !bg_uuid_valid(json_string_value(v)))
+    if (!json_is_string(v) || !bg_uuid_valid(bg_json_uuid_lower(v)))
       bg_field_err(errors, f, "format", "must be an account id (UUID)");
     for (size_t k = 0; k < i && json_is_string(v); k++)
       if (json_is_string(json_array_get(b.auditor_ids, k)) &&

@@ -530,8 +530,13 @@ static bool sane_request_id(const char *s)
       return false;
   }
   /* it goes into every log line and event of the request: not an ID number (an event holding
-   * one is refused by the audit log, and its outbox would stall behind it) */
-  return !bg_twid_in_text(s);
+   * one is refused by the audit log), in either case — "x-a123456789" is the number too.
+   * Looked for in upper case here only: elsewhere lower-case hex (digests, UUIDs) would be
+   * taken for one now and then; a request id taken for one is only replaced. */
+  char up[65];
+  for (size_t i = 0; i <= n; i++)
+    up[i] = (char)toupper((unsigned char)s[i]);
+  return !bg_twid_in_text(up);
 }
 
 static bool media_is(const char *ct, const char *want)

@@ -3,6 +3,7 @@
 #include "bligate/http.h"
 #include "bligate/twid.h"
 #include "bligate/util.h"
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,18 @@ size_t bg_utf8_len(const char *s)
 }
 
 char *bg_json_dump(const json_t *j) { return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS); }
+
+const char *bg_json_uuid_lower(json_t *v)
+{
+  const char *s = json_string_value(v);
+  if (!s || !bg_uuid_valid(s) || strspn(s, "0123456789abcdef-") == strlen(s))
+    return s;
+  char low[BG_UUID_LEN];
+  for (size_t i = 0; i < BG_UUID_LEN; i++)
+    low[i] = (char)tolower((unsigned char)s[i]);
+  json_string_set(v, low);
+  return json_string_value(v);
+}
 
 static bool in_enum(const char *s, const char *const *enumv)
 {
@@ -112,6 +125,8 @@ bool bg_json_parse_into(const json_t *obj, const struct bg_field *spec, void *ou
         snprintf(detail, sizeof detail, "must be %zu to %zu characters", f->min, f->max ? f->max : (size_t)-1);
         bg_field_err(errors, fname, "length", detail);
       } else {
+        if (f->type == BG_F_UUID)
+          s = bg_json_uuid_lower(val);
         *(const char **)slot = s;
       }
       break;

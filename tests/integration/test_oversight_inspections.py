@@ -118,6 +118,14 @@ def test_creation_refusals(login, demo, units, feed, stack, person_in, admin):
     # nobody audits themselves
     problem(admin.post("/v1/audit/inspections", json=body(demo, units, demo["permadmin"]["account_id"], auditor_ids=[
         demo["permadmin"]["account_id"], demo["ethics1"]["account_id"]])), 422, "inspection-parties-invalid")
+    # in any spelling: an id in upper case is the same person (PostgreSQL would take it as such)
+    pa, eth = demo["permadmin"]["account_id"], demo["ethics1"]["account_id"]
+    problem(admin.post("/v1/audit/inspections", json=body(demo, units, pa, auditor_ids=[pa.upper(), eth])), 422,
+            "inspection-parties-invalid")
+    problem(admin.post("/v1/audit/inspections", json=body(demo, units, pa.upper(), auditor_ids=[pa, eth])), 422,
+            "inspection-parties-invalid")
+    problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], auditor_ids=[
+        demo["itstaff1"]["account_id"], eth, eth.upper()])), 400, "validation-failed")
     problem(it.post("/v1/audit/inspections", json=body(demo, units, str(uuid.uuid4()))), 422,
             "inspection-parties-invalid")
     problem(it.post("/v1/audit/inspections", json=body(demo, units, who["id"], auditing_unit_id=units["SA-WEL"])),

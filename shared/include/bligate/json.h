@@ -53,6 +53,12 @@ size_t bg_utf8_len(const char *s);
 char *bg_json_dump(const json_t *j);
 /* Whether the array holds the string s (a roles list, say); false for anything not an array. */
 bool bg_json_array_has(const json_t *array, const char *s);
+/* A JSON string holding a UUID, lower-cased in place (one spelling, as bg_req_uuid_param makes
+ * a path's): PostgreSQL matches a uuid in any case, so an id compared with the caller's
+ * (r->token.sub) or with another in C must be lower case, or "not my own" and "named twice"
+ * checks are passed by upper-casing an id. bg_json_parse does it for every BG_F_UUID field;
+ * returns the (new) value, or the old one when v is not a UUID string. */
+const char *bg_json_uuid_lower(json_t *v);
 
 /* The first string under j (path: where j is, "" for the body) that holds an identity number,
  * outside fields named national_id: true and its path ("subjects[0].name") in field. */
