@@ -186,7 +186,7 @@ const struct bg_db_stmt wf_stmts[] = {
   {"ea_results",
    "SELECT es.seq, es.name, es.id_masked, array_to_json(es.items),"
    " (SELECT json_object_agg(u.item, json_build_array(u.used, (SELECT " TS("min(c.consumed_at)")
-   "    FROM query_request_consumptions c WHERE c.subject_id = u.subject_id AND c.item = u.item"
+   "    FROM query_request_consumptions c WHERE c.request_id = $2 AND c.subject_id = u.subject_id AND c.item = u.item"
    "    AND c.released_at IS NULL)))"
    "  FROM query_request_subjects qs JOIN query_request_uses u ON u.subject_id = qs.id"
    "  WHERE qs.request_id = $2 AND qs.seq = es.seq)"

@@ -22,12 +22,15 @@ static json_t *subject_event(PGresult *s, int hmac_col, int mask_col)
 }
 
 /* After a use is taken or given back, a linked Form 3 application is closed when every
- * (subject, item) has been queried, and opened again when a release undoes that. */
+ * (subject, item) has been queried, and opened again when a release undoes that. The
+ * application is locked before the uses are counted: two uses of different pairs taken at once
+ * would each count before the other committed, see one pair undone, and leave the application
+ * open for good (read committed: the count after the lock sees what the lock waited for). */
 static bool follow_completion(struct bg_request *r, struct bg_dbc *c, const char *request_id, const char *now_s)
 {
   const char *p[] = {request_id};
-  PGresult *done = bg_dbc_exec(c, "qr_all_done", 1, p, NULL);
-  PGresult *app = done ? bg_dbc_exec(c, "ea_by_request", 1, p, NULL) : NULL;
+  PGresult *app = bg_dbc_exec(c, "ea_by_request", 1, p, NULL);
+  PGresult *done = app ? bg_dbc_exec(c, "qr_all_done", 1, p, NULL) : NULL;
   bool ok = done && app;
   if (ok && PQntuples(app) == 1) {
     bool all = PQgetvalue(done, 0, 0)[0] == 't';

@@ -266,3 +266,47 @@ def test_linked_request_expiry_closes_the_application(login, bases, demo, proxy,
     got = d1.call("GET", f"/v1/external-applications/{app['id']}")
     assert got["state"] == "closed" and got["close_reason"] == "request_expired"
     assert app["id"] in {x["id"] for x in d1.items("/v1/external-applications", params={"state": "closed"})}
+
+
+def test_the_last_uses_taken_at_once_complete_the_application(login, bases, demo, proxy, stack):
+    """Two pairs' last uses taken at the same time: each counts the pairs done once it holds the
+    application, so the later one sees the other's use and closes the application (each used to
+    count before, see the other pair undone, and leave it open for good)."""
+    import subprocess
+    import threading
+
+    from conftest import poll
+    d1, head, rev, sup = login("district1"), login("district1head"), login("reviewer1"), login("supervisor1")
+    a, b = new_national_id(), new_national_id()
+    app = apply(d1, form3(demo, bases["PUBLIC-ASSISTANCE"], [subject(["C0101"], a), subject(["C0101"], b, "陳大文")]))
+    assert endorse(head, app["id"]).status_code == 200
+    acc = review(rev, app["id"], querier_id=demo["querier1"]["account_id"], opinion="依法有據")
+    assert acc.status_code == 200, acc.text
+    qr = acc.json()["query_request"]
+    assert sup.post(f"/v1/query-requests/{qr['id']}/decision", json={"decision": "approve"}).status_code == 200
+    # a third transaction holds the application row while both uses are taken
+    holder = subprocess.Popen(["psql", stack["BLIGATE_DB_SUPER_URL"], "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    holder.stdin.write(f"BEGIN;\nSELECT 1 FROM workflow.external_applications WHERE id = '{app['id']}' FOR UPDATE;\n")
+    holder.stdin.flush()
+    poll("the holder to have the row", lambda: sql(
+        stack, "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+               f" AND query LIKE '%{app['id']}%FOR UPDATE%'") == ["1"])
+    tok, querier, replies = proxy.token(), demo["querier1"]["account_id"], {}
+
+    def take(nid):
+        replies[nid] = proxy.consume(qr["id"], querier, "C0101", national_id=nid, token=tok)
+    threads = [threading.Thread(target=take, args=(n,)) for n in (a, b)]
+    for t in threads:
+        t.start()
+    poll("both uses to wait for the application", lambda: sql(
+        stack, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'bligate_workflow' AND wait_event_type = 'Lock'")
+        == ["2"])
+    holder.stdin.write("COMMIT;\n")
+    holder.stdin.close()
+    holder.wait(timeout=30)
+    for t in threads:
+        t.join(timeout=30)
+    assert [replies[n].status_code for n in (a, b)] == [200, 200], [replies[n].text for n in (a, b)]
+    got = d1.call("GET", f"/v1/external-applications/{app['id']}")
+    assert (got["state"], got["close_reason"]) == ("closed", "completed"), got
