@@ -133,6 +133,11 @@ bool aud_event_check(const json_t *ev, json_t *errors, const char *prefix)
   const json_t *obj = json_object_get(ev, "object");
   if (obj && (!json_is_object(obj) || !str_ok(json_object_get(obj, "kind"), 64)))
     err(errors, prefix, "object", "format", "must be an object with a kind (and an id)");
+  /* searched by (events_object): a btree entry holds at most ~2.7 kB, and a longer id failed the
+   * append as the database's error (503), for good, stalling the sender's outbox behind it */
+  const json_t *oid = json_is_object(obj) ? json_object_get(obj, "id") : NULL;
+  if (oid && !json_is_null(oid) && !str_ok(oid, 200))
+    err(errors, prefix, "object.id", "format", "must be a string of 1 to 200 characters");
   const json_t *purpose = json_object_get(ev, "purpose");
   if (purpose && !json_is_object(purpose))
     err(errors, prefix, "purpose", "type", "must be an object");

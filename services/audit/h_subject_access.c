@@ -350,6 +350,14 @@ void aud_h_sar_extend(struct bg_request *r)
                      PQgetvalue(res, 0, OV_SAR_EXT_AT));
     goto done;
   }
+  char today[BG_DATE_LEN];
+  bg_date_fmt(bg_now(), today);
+  if (strcmp(today, PQgetvalue(res, 0, OV_SAR_DUE)) > 0) {
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_CONFLICT, "the period ended on %s; an extension is given within it",
+                     PQgetvalue(res, 0, OV_SAR_DUE));
+    goto done;
+  }
   const char *pe[] = {id, r->token.sub, now_s, b.reason};
   if (!bg_dbc_run(c, "ov_sar_extend", 4, pe, NULL))
     goto failed;

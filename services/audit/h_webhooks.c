@@ -72,7 +72,8 @@ static bool change_with_event(struct bg_request *r, const char *stmt, int n, con
     bg_db_release(c);
     return false;
   }
-  ev = NULL;
+  if (ok)
+    ev = NULL; /* aud_append_own took it */
   if (!ok || !bg_dbc_commit(c)) {
     json_decref(ev);
     PQclear(res);

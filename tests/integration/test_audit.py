@@ -155,6 +155,12 @@ def test_intake_refusals(intake, client, stack):
     r = intake.post("/internal/events", json={"events": [event(subject={"id_hmac": "nothex", "id_masked": "A123456789"})]})
     fields = {e["field"] for e in problem(r, 400, "validation-failed")["errors"]}
     assert fields == {"events[0].subject.id_hmac", "events[0].subject.id_masked"}
+    # an object id is what the log is searched by: a short string (a long one failed as a 503)
+    long_id = "x" * 6000
+    r = intake.post("/internal/events", json={"events": [event(object={"kind": "thing", "id": long_id})]})
+    assert [e["field"] for e in problem(r, 400, "validation-failed")["errors"]] == ["events[0].object.id"]
+    r = intake.post("/internal/events", json={"events": [event(object={"kind": "thing", "id": 12345})]})
+    assert [e["field"] for e in problem(r, 400, "validation-failed")["errors"]] == ["events[0].object.id"]
     # floating-point numbers have no canonical form
     problem(intake.post("/internal/events", json={"events": [event(details={"x": 1.5})]}), 400, "validation-failed")
     problem(intake.post("/internal/events", json={"events": []}), 400, "validation-failed")

@@ -111,6 +111,10 @@ def test_received_date_and_bad_bodies(admin):
     r = admin.call("POST", "/v1/audit/subject-access-reports", status=201,
                    json={"national_id": "A123456789", "received_on": "2026-01-05"})
     assert r["received_on"] == "2026-01-05" and r["due_on"] == "2026-01-20"
+    # its 15 days are over: the law's extension is given within them, not after
+    problem(admin.post(f"/v1/audit/subject-access-reports/{r['id']}/extension", json={"reason": "太晚了"}), 409,
+            "conflict")
+    assert admin.call("GET", f"/v1/audit/subject-access-reports/{r['id']}")["due_on"] == "2026-01-20"
     problem(admin.post("/v1/audit/subject-access-reports", json={"national_id": "A123456788"}), 400,
             "validation-failed")
     problem(admin.post("/v1/audit/subject-access-reports", json={"national_id": "A123456789", "id": "x"}), 400,
