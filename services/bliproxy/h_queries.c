@@ -64,8 +64,13 @@ static void fail_query(struct bg_request *r, struct bg_dbc *c, const char *qid, 
   char *text = bg_json_dump(ev);
   const char *pf[] = {qid, bg_problem_code(p), released ? "true" : "false", str(ev, "id"), text,
                       appended ? "true" : "false"};
-  if (!text || !bg_dbc_run(c, "q_failed", 6, pf, NULL))
+  /* the caller's connection, or one of our own (none is held across the BLI call); without
+   * one the record stays pending and the interrupted-query sweep finishes it */
+  struct bg_dbc *own = c ? NULL : bg_db_acquire(prx.db, 2000);
+  if (!text || !(c || own) || !bg_dbc_run(c ? c : own, "q_failed", 6, pf, NULL))
     bg_log(BG_LOG_ERROR, r->request_id, "query %s failed and its record could not say so", qid);
+  if (own)
+    bg_db_release(own);
   free(text);
   json_decref(ev);
   bg_reply_problem(r, p, "%s; the use of the request was %s", detail, released ? "given back" : "not given back yet");
@@ -141,8 +146,12 @@ void prx_h_query_post(struct bg_request *r)
     bg_db_failed(r, c);
     goto done_ev;
   }
+  /* No connection is held across the audit append and the BLI call (seconds, with retries):
+   * with the pool's 16 taken by slow BLI calls, every view, list and new query would wait. */
+  bg_db_release(c);
+  c = NULL;
   if (!prx_audit_append_event(r, ev_text)) {
-    fail_query(r, c, qid, use, false, BG_P_AUDIT_UNAVAILABLE, "the audit log did not acknowledge the query's event");
+    fail_query(r, NULL, qid, use, false, BG_P_AUDIT_UNAVAILABLE, "the audit log did not acknowledge the query's event");
     goto done_ev;
   }
   /* 5: BLI */
@@ -160,7 +169,7 @@ void prx_h_query_post(struct bg_request *r)
     [PRX_UP_BUSY] = {BG_P_UPSTREAM_BUSY, "too many BLI calls are in progress"},
   };
   if (up != PRX_UP_OK && up != PRX_UP_NO_RECORD) {
-    fail_query(r, c, qid, use, true, failures[up].p, failures[up].detail);
+    fail_query(r, NULL, qid, use, true, failures[up].p, failures[up].detail);
     goto done_ev;
   }
   /* 6: the result sealed, the record completed */
@@ -174,7 +183,8 @@ void prx_h_query_post(struct bg_request *r)
   char got_s[BG_TIME_LEN];
   bg_time_fmt(bg_now(), got_s);
   const char *ps[] = {qid, up == PRX_UP_OK ? "true" : "false", got_s, kid, sealed_hex};
-  PGresult *res = sealed_hex ? bg_dbc_exec(c, "q_succeeded", 5, ps, NULL) : NULL;
+  c = sealed_hex ? bg_db_acquire(prx.db, 2000) : NULL;
+  PGresult *res = c ? bg_dbc_exec(c, "q_succeeded", 5, ps, NULL) : NULL;
   free(sealed);
   free(sealed_hex);
   if (!res || PQntuples(res) != 1) {

@@ -276,3 +276,31 @@ def test_an_interrupted_query_is_finished_and_its_use_given_back(login, bases, s
                 and e["event"]["details"]["released"] is True)
     # the use came back: the query runs
     assert query(q1, req["id"], nid).status_code == 201
+
+
+def test_no_database_connection_is_held_across_the_bli_call(login, bases, stack, faults, tmp_path):
+    """A proxy whose pool has two connections, two queries waiting on a slow BLI: a list of the
+    querier's records still gets a connection (it used to wait for one and answer 503, the
+    queries holding theirs from the record's insert to the result)."""
+    reqs = [approved(login, bases) for _ in range(2)]
+    q1 = login("querier1")
+    with second_proxy(stack, tmp_path, BLIGATE_DB_POOL="2", BLIGATE_BLI_TIMEOUT_MS="8000") as (base, _):
+        faults(latency_ms=5000)
+        replies = {}
+
+        def post(i):
+            req, nid = reqs[i]
+            replies[i] = requests.post(base + "/v1/bli/queries", json={"request_id": req["id"], "national_id": nid,
+                                                                         "item": "C0101"},
+                                       headers={"Authorization": "Bearer " + q1.token}, timeout=60)
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        ids = ",".join(f"'{r['id']}'" for r, _ in reqs)
+        poll("both queries to be with BLI", lambda: sql(
+            stack, f"SELECT count(*) FROM bliproxy.queries WHERE request_id IN ({ids}) AND state = 'pending'") == ["2"])
+        listed = requests.get(base + "/v1/bli/queries", headers={"Authorization": "Bearer " + q1.token}, timeout=60)
+        assert listed.status_code == 200, listed.text
+        for t in threads:
+            t.join(timeout=60)
+        assert [replies[i].status_code for i in range(2)] == [201, 201], [replies[i].text for i in range(2)]
