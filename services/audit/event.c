@@ -2,6 +2,7 @@
  * subjects only as a mask and a keyed HMAC, and never a national ID anywhere. */
 #include "aud.h"
 #include "bligate/clock.h"
+#include "bligate/events.h"
 #include "bligate/json.h"
 #include "bligate/twid.h"
 #include "bligate/util.h"
@@ -86,10 +87,7 @@ bool aud_event_check(const json_t *ev, json_t *errors, const char *prefix)
   if (!id || !bg_uuid_valid(id))
     err(errors, prefix, "id", "format", "required: the event's UUID");
   const char *type = json_string_value(json_object_get(ev, "type"));
-  bool type_ok = type && *type && strlen(type) <= 100;
-  for (const char *p = type; type_ok && *p; p++)
-    type_ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
-  if (!type_ok)
+  if (!bg_event_type_valid(type))
     err(errors, prefix, "type", "format", "required: lower-case letters, digits and . _ - (at most 100)");
   time_t t;
   const char *ts = json_string_value(json_object_get(ev, "time"));

@@ -45,7 +45,7 @@ static char *hex_bytea(const unsigned char *b, size_t n)
 /* After the use was consumed, the query did not run: the use goes back, the record says why,
  * and an event (shipped from the outbox) says so. appended: the query's own event is on the log;
  * otherwise it is shipped from the outbox too. */
-static void fail_query(struct bg_request *r, struct bg_dbc *c, const char *qid, const json_t *use, bool appended,
+static void fail_query(struct bg_request *r, const char *qid, const json_t *use, bool appended,
                        enum bg_problem p, const char *detail)
 {
   const char *request_id = str(use, "request_id"), *cid = str(use, "consumption_id");
@@ -64,13 +64,12 @@ static void fail_query(struct bg_request *r, struct bg_dbc *c, const char *qid, 
   char *text = bg_json_dump(ev);
   const char *pf[] = {qid, bg_problem_code(p), released ? "true" : "false", str(ev, "id"), text,
                       appended ? "true" : "false"};
-  /* the caller's connection, or one of our own (none is held across the BLI call); without
-   * one the record stays pending and the interrupted-query sweep finishes it */
-  struct bg_dbc *own = c ? NULL : bg_db_acquire(prx.db, 2000);
-  if (!text || !(c || own) || !bg_dbc_run(c ? c : own, "q_failed", 6, pf, NULL))
+  /* a connection of its own (none is held across the BLI call); without one the record stays
+   * pending and the interrupted-query sweep finishes it */
+  struct bg_dbc *c = bg_db_acquire(prx.db, 2000);
+  if (!text || !c || !bg_dbc_run(c, "q_failed", 6, pf, NULL))
     bg_log(BG_LOG_ERROR, r->request_id, "query %s failed and its record could not say so", qid);
-  if (own)
-    bg_db_release(own);
+  bg_db_release(c);
   free(text);
   json_decref(ev);
   bg_reply_problem(r, p, "%s; the use of the request was %s", detail, released ? "given back" : "not given back yet");
@@ -151,7 +150,7 @@ void prx_h_query_post(struct bg_request *r)
   bg_db_release(c);
   c = NULL;
   if (!prx_audit_append_event(r, ev_text)) {
-    fail_query(r, NULL, qid, use, false, BG_P_AUDIT_UNAVAILABLE, "the audit log did not acknowledge the query's event");
+    fail_query(r, qid, use, false, BG_P_AUDIT_UNAVAILABLE, "the audit log did not acknowledge the query's event");
     goto done_ev;
   }
   /* 5: BLI */
@@ -169,7 +168,7 @@ void prx_h_query_post(struct bg_request *r)
     [PRX_UP_BUSY] = {BG_P_UPSTREAM_BUSY, "too many BLI calls are in progress"},
   };
   if (up != PRX_UP_OK && up != PRX_UP_NO_RECORD) {
-    fail_query(r, NULL, qid, use, true, failures[up].p, failures[up].detail);
+    fail_query(r, qid, use, true, failures[up].p, failures[up].detail);
     goto done_ev;
   }
   /* 6: the result sealed, the record completed */
@@ -191,7 +190,9 @@ void prx_h_query_post(struct bg_request *r)
     /* BLI answered but the result could not be kept: nothing is released that is not on record */
     PQclear(res);
     json_decref(doc);
-    fail_query(r, c, qid, use, true, BG_P_DB_UNAVAILABLE, "the result could not be stored");
+    bg_db_release(c);
+    c = NULL;
+    fail_query(r, qid, use, true, BG_P_DB_UNAVAILABLE, "the result could not be stored");
     goto done_ev;
   }
   json_t *out = prx_query_json(res, 0, doc);

@@ -57,3 +57,9 @@ bool bg_outbox_add(struct bg_dbc *c, json_t *ev)
   json_decref(ev);
   return ok;
 }
+
+bool bg_event_type_valid(const char *type)
+{
+  size_t n = type ? strlen(type) : 0;
+  return n && n <= 100 && strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}

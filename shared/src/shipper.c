@@ -158,17 +158,6 @@ static bool deliver(struct bg_shipper *s, const char *body, size_t blen, int n, 
   return false;
 }
 
-static bool type_ok(const char *t)
-{
-  size_t n = t ? strlen(t) : 0;
-  if (!n || n > 100)
-    return false;
-  for (; *t; t++)
-    if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9') || *t == '.' || *t == '_' || *t == '-'))
-      return false;
-  return true;
-}
-
 /* The one row of res, which audit refused for good (resp): an outbox.event_refused event goes
  * on the log in its place — what was refused (seq, event id, type, the SHA-256 of the exact
  * text sent), why (audit's problem code) — and the row is marked shipped with the code, kept
@@ -202,7 +191,7 @@ static bool record_refusal(struct bg_shipper *s, struct bg_dbc *c, PGresult *res
   json_object_set_new(d, "refusal", json_string(code));
   json_object_set_new(d, "status", json_integer(refusal->status));
   json_object_set_new(d, "event_sha256", json_string(digest));
-  if (type_ok(otype))
+  if (bg_event_type_valid(otype))
     json_object_set_new(d, "event_type", json_string(otype));
   json_decref(orig);
   json_t *batch = json_pack("{s:[o]}", "events", ev);

@@ -12,6 +12,8 @@ struct bg_dbc;
  * actor comes from the request's token (NULL r: the service itself). */
 json_t *bg_event_new(const struct bg_request *r, const char *type, const char *object_kind,
                      const char *object_id, const char *outcome);
+/* An event type as the audit log takes it: 1 to 100 of a-z 0-9 . _ - ("bli_query.executed"). */
+bool bg_event_type_valid(const char *type);
 /* Sets event.actor when there is no token yet (e.g. a login). */
 void bg_event_set_actor(json_t *ev, const char *account_id, const char *name, const char *unit_id,
                         const char *session_id);
