@@ -69,18 +69,20 @@ static PGresult *consume_check(struct bg_dbc *c, const char *id, const char *now
   return bg_dbc_exec(c, b->subject_id ? "qc_check_by_id" : "qc_check_by_hmac", 4, p, NULL);
 }
 
-/* The refusals, in this order, each with its own code; BG_P__COUNT when none applies. */
+/* The refusals, in this order, each with its own code; BG_P__COUNT when none applies. Whose
+ * request it is comes first: anything later (its state, its subjects and items, its uses) is the
+ * request's querier's to learn, not another querier's who holds its id. */
 static enum bg_problem consume_refusal(PGresult *q, const char *querier_id)
 {
   if (PQntuples(q) == 0)
     return BG_P_NOT_FOUND;
+  if (strcmp(PQgetvalue(q, 0, QR_QUERIER), querier_id) != 0)
+    return BG_P_NOT_REQUEST_QUERIER;
   const char *state = PQgetvalue(q, 0, QR_STATE);
   if (!strcmp(state, "expired"))
     return BG_P_REQUEST_EXPIRED;
   if (strcmp(state, "approved") != 0)
     return BG_P_REQUEST_NOT_APPROVED;
-  if (strcmp(PQgetvalue(q, 0, QR_QUERIER), querier_id) != 0)
-    return BG_P_NOT_REQUEST_QUERIER;
   if (PQgetisnull(q, 0, QC_SUBJECT))
     return BG_P_SUBJECT_NOT_ON_REQUEST;
   if (strcmp(PQgetvalue(q, 0, QC_ITEM_LISTED), "t") != 0)

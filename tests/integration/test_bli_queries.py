@@ -151,6 +151,16 @@ def test_refusals_before_any_upstream_call(login, bases, stack, demo, client):
                       json=form2(bases["PUBLIC-ASSISTANCE"], [subject(["C0101"], nid)]))
     with NoUpstreamCall(stack):
         problem(query(q1, pending["id"], nid), 409, "request-not-approved")
+        # whose request it is comes first: another querier holding its id learns nothing of its
+        # state, subjects or uses
+        q2 = login("querier2")
+        problem(query(q2, pending["id"], nid), 403, "not-request-querier")
+        problem(query(q2, req["id"], nid), 403, "not-request-querier")
+        problem(query(q2, pending["id"], "A123456789"), 403, "not-request-querier")
+    q1.call("POST", f"/v1/query-requests/{pending['id']}/cancel", json={"reason": "no longer needed"})
+    with NoUpstreamCall(stack):
+        problem(query(q1, pending["id"], nid), 409, "request-not-approved")
+        problem(query(login("querier2"), pending["id"], nid), 403, "not-request-querier")
 
 
 def _own_registration(login, bases, who, items=("C0101",)):
