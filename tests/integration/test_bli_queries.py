@@ -163,11 +163,11 @@ def test_refusals_before_any_upstream_call(login, bases, stack, demo, client):
         problem(query(login("querier2"), pending["id"], nid), 403, "not-request-querier")
 
 
-def _own_registration(login, bases, who, items=("C0101",)):
+def _own_registration(login, bases, who, items=("C0101",), decider="supervisor1"):
     nid = new_national_id()
     req = who["c"].call("POST", "/v1/query-requests", status=201,
                         json=form2(bases["PUBLIC-ASSISTANCE"], [subject(list(items), nid)]))
-    login("supervisor1").call("POST", f"/v1/query-requests/{req['id']}/decision", json={"decision": "approve"})
+    login(decider).call("POST", f"/v1/query-requests/{req['id']}/decision", json={"decision": "approve"})
     return req, nid
 
 
@@ -227,6 +227,22 @@ def test_deactivated_account_and_suspended_grant(login, admin, bases, stack, per
         r = query(b["c"], req_b["id"], nid_b)
         assert r.status_code in (401, 403), r.text
         problem(r, r.status_code, "session-ended" if r.status_code == 401 else "account-inactive")
+
+
+def test_the_event_names_the_unit_of_today(login, admin, bases, person_in, units):
+    """After a change of unit the session goes on, its token naming the old unit: the query's
+    event names the unit the querier belongs to when the query runs, as accounts says."""
+    who = person_in(units["SA-WEL"])
+    grant(login, admin, who, ["C0101"], "supervisor1")
+    admin.call("PATCH", f"/v1/accounts/{who['id']}", json={"unit_id": units["SA-DIS"]})
+    # granted again in the new unit, through its own chain; the same session all along
+    grant(login, admin, who, ["C0101"], "supervisor2")
+    req, nid = _own_registration(login, bases, who, decider="supervisor2")
+    got = query(who["c"], req["id"], nid)
+    assert got.status_code == 201, got.text
+    [line] = [x for x in log_events(login, object_id=got.json()["id"]) if x["event"]["type"] == "bli_query.executed"]
+    assert line["event"]["actor"]["unit_id"] == units["SA-DIS"]
+    assert line["event"]["actor"]["account_id"] == who["id"]
 
 
 def test_expired_registration(login, bases, stack, clock):
