@@ -34,16 +34,17 @@ static double rate_env(const char *name)
 }
 
 /* 501 would say BLI does not implement the query at all, which no caller should handle as a
- * passing outage; the contract documents these four. */
-static bool error_status_ok(long s) { return s == 500 || s == 502 || s == 503 || s == 504; }
+ * passing outage; the contract documents these five: 429 is BLI limiting the agency's calls,
+ * the others its failures. */
+static bool error_status_ok(long s) { return s == 429 || s == 500 || s == 502 || s == 503 || s == 504; }
 
 void sbx_faults_init(void)
 {
   f.latency_ms = bg_cfg_long("BLIGATE_SANDBOX_LATENCY_MS", 0, 0, 600000);
   f.error_rate = rate_env("BLIGATE_SANDBOX_ERROR_RATE");
-  f.error_status = bg_cfg_long("BLIGATE_SANDBOX_ERROR_STATUS", 503, 500, 504);
+  f.error_status = bg_cfg_long("BLIGATE_SANDBOX_ERROR_STATUS", 503, 429, 504);
   if (!error_status_ok(f.error_status)) {
-    fprintf(stderr, "configuration error: BLIGATE_SANDBOX_ERROR_STATUS must be 500, 502, 503 or 504\n");
+    fprintf(stderr, "configuration error: BLIGATE_SANDBOX_ERROR_STATUS must be 429, 500, 502, 503 or 504\n");
     exit(2);
   }
   f.timeout_rate = rate_env("BLIGATE_SANDBOX_TIMEOUT_RATE");
@@ -134,7 +135,7 @@ void sbx_h_faults_put(struct bg_request *r)
 {
   static const struct bg_field spec[] = {
     BG_FIELD("latency_ms", BG_F_INT, false, struct faults_body, latency_ms, .imin = 0, .imax = 600000),
-    BG_FIELD("error_status", BG_F_INT, false, struct faults_body, error_status, .imin = 500, .imax = 504),
+    BG_FIELD("error_status", BG_F_INT, false, struct faults_body, error_status, .imin = 429, .imax = 504),
     BG_FIELD("timeout_ms", BG_F_INT, false, struct faults_body, timeout_ms, .imin = 0, .imax = 600000),
     BG_FIELD("fail_next", BG_F_INT, false, struct faults_body, fail_next, .imin = 0, .imax = 1000000),
     BG_FIELD_END};
@@ -151,7 +152,7 @@ void sbx_h_faults_put(struct bg_request *r)
   bool ok = rate_ok(r, "error_rate", b.error_rate) && rate_ok(r, "timeout_rate", b.timeout_rate) &&
             bg_json_parse(r, r->json, spec, &b);
   if (ok && b.error_status >= 0 && !error_status_ok(b.error_status)) {
-    bg_reply_field_error(r, BG_P_VALIDATION, "error_status", "enum", "must be 500, 502, 503 or 504");
+    bg_reply_field_error(r, BG_P_VALIDATION, "error_status", "enum", "must be 429, 500, 502, 503 or 504");
     ok = false;
   }
   if (!ok) {

@@ -299,12 +299,16 @@ enum prx_up_result prx_upstream_query(const char *request_id, const char *nation
       brk_record(true, trial);
     } else {
       /* 401/403: BLI refused our credentials (the agency certificate): a failure of the
-       * upstream link like a 5xx, not a bad answer to this query */
-      bool down = st == 0 || st >= 500 || st == 401 || st == 403;
+       * upstream link like a 5xx, not a bad answer to this query. 429: BLI is limiting the
+       * agency's calls — counted against the breaker, whose pause is what BLI asks for, and not
+       * retried at once */
+      bool down = st == 0 || st >= 500 || st == 401 || st == 403 || st == 429;
       if (st == 0)
         bg_log(BG_LOG_WARN, request_id, "BLI call failed (attempt %d): %s", n + 1, err);
       else if (st == 401 || st == 403)
         bg_log(BG_LOG_ERROR, request_id, "BLI refused the agency's credentials (%ld); check the client certificate", st);
+      else if (st == 429)
+        bg_log(BG_LOG_WARN, request_id, "BLI is limiting the agency's calls (429)");
       else
         bg_log(BG_LOG_WARN, request_id, "BLI answered %ld (attempt %d)", st, n + 1);
       res = timed_out ? PRX_UP_TIMEOUT : down ? PRX_UP_FAILED : PRX_UP_BAD;

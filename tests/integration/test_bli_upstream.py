@@ -108,6 +108,27 @@ def test_the_breaker_opens_and_closes(login, bases, stack, faults, service_clock
     assert "bligate_upstream_breaker_state 0" in metrics
 
 
+def test_bli_limiting_the_agency_opens_the_breaker(login, bases, stack, faults, service_clock):
+    """429 is BLI asking the agency to call less: not retried at once, counted against the
+    breaker like an outage, so the proxy stops calling for the breaker's pause."""
+    req, nid = approved(login, bases, items=("C0101", "B0101"))
+    q1 = login("querier1")
+    assert query(q1, req["id"], nid, item="B0101").status_code == 201
+    faults(fail_next=5, error_status=429)
+    for _ in range(5):
+        before = calls(stack)
+        body = problem(query(q1, req["id"], nid), 502, "upstream-failed")
+        assert calls(stack) == before + 1 and "given back" in body["detail"]
+    with NoUpstreamCall(stack):
+        problem(query(q1, req["id"], nid), 503, "upstream-circuit-open")
+    metrics = requests.get(stack["BLIGATE_BLIPROXY_URL"] + "/metrics", timeout=10).text
+    assert "bligate_upstream_breaker_state 1" in metrics
+    service_clock("bliproxy", 31)
+    assert query(q1, req["id"], nid).status_code == 201
+    metrics = requests.get(stack["BLIGATE_BLIPROXY_URL"] + "/metrics", timeout=10).text
+    assert "bligate_upstream_breaker_state 0" in metrics
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
