@@ -54,6 +54,9 @@ const struct bg_db_stmt prx_stmts[] = {
   {"q_expired", "SELECT id FROM queries WHERE state = 'succeeded' AND retention_until < $1::date"
                 " AND error_code IS NULL AND destroyed_at IS NULL" /* the index's condition */
                 " ORDER BY retention_until, id LIMIT 1000 FOR UPDATE SKIP LOCKED"},
+  /* the records read, still held once their reading is on the log ($1 the ids, $2 today) */
+  {"q_held", "SELECT count(*) FROM queries WHERE id = ANY($1::uuid[]) AND state = 'succeeded'"
+             " AND retention_until >= $2::date"},
   {"q_destroy", "UPDATE queries SET state = 'destroyed', destroyed_at = $2, sealed = NULL, key_id = NULL"
                 " WHERE id = ANY($1::uuid[]) AND state = 'succeeded'"},
   /* uses owed back (0006_releases_owed.sql): one owed, those due ($1: whether older than the

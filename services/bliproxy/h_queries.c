@@ -287,12 +287,17 @@ void prx_h_query_get(struct bg_request *r)
     bg_reply_problem(r, BG_P_RESULT_DESTROYED, "the result's retention ended on %s", PQgetvalue(res, 0, Q_RETENTION));
   } else {
     json_t *events = json_array();
+    int held;
     json_t *out = prx_read_result(r, res, 0, role, NULL, events);
     if (!out) {
       bg_reply_problem(r, BG_P_INTERNAL, "the stored result cannot be opened");
     } else if (json_array_size(events) && !prx_audit_append(r, events)) {
       json_decref(out);
       bg_reply_problem(r, BG_P_AUDIT_UNAVAILABLE, "the audit log did not acknowledge this reading");
+    } else if (json_array_size(events) && (held = prx_reads_still_held(r, events)) != 1) {
+      json_decref(out);
+      if (held == 0)
+        bg_reply_problem(r, BG_P_RESULT_DESTROYED, "the result was destroyed (its retention ended) while it was read");
     } else {
       char at[BG_TIME_LEN];
       if (json_object_get(out, "data"))

@@ -48,6 +48,7 @@ void prx_h_app_results(struct bg_request *r)
   }
   json_t *results = json_array(), *events = json_array();
   bool ok = true;
+  int held;
   for (int i = 0; ok && i < PQntuples(res); i++) {
     const char *role = prx_reader_role(r, res, i);
     if (!role || !strcmp(role, "requester"))
@@ -65,6 +66,12 @@ void prx_h_app_results(struct bg_request *r)
     json_decref(progress);
   } else if (json_array_size(events) && !prx_audit_append(r, events)) {
     bg_reply_problem(r, BG_P_AUDIT_UNAVAILABLE, "the audit log did not acknowledge this reading");
+    json_decref(results);
+    json_decref(progress);
+  } else if (json_array_size(events) && (held = prx_reads_still_held(r, events)) != 1) {
+    /* a purge destroyed one while the readings were appended: read again to see what is left */
+    if (held == 0)
+      bg_reply_problem(r, BG_P_CONFLICT, "a result was destroyed (its retention ended) while it was read; read again");
     json_decref(results);
     json_decref(progress);
   } else {

@@ -83,6 +83,13 @@ json_t *prx_read_result(struct bg_request *r, PGresult *res, int row, const char
 const char *prx_reader_role(const struct bg_request *r, PGresult *res, int row);
 /* The result was destroyed, or its retention has ended and the purge has yet to run. */
 bool prx_result_gone(PGresult *res, int row);
+/* After the readings' events (bli_query.viewed) are on the log: are the records they name still
+ * held, not destroyed and within retention? A purge may have destroyed one while its reading was
+ * being appended, and no data leaves after the destruction's event. 1 yes, 0 no, -1 after
+ * replying (the database). */
+int prx_reads_still_held(struct bg_request *r, const json_t *events);
+/* ids (a JSON array of UUID strings) as a PostgreSQL uuid[] literal; NULL if one is not a UUID */
+char *prx_uuid_array(const json_t *ids);
 
 /* h_*.c */
 void prx_h_items(struct bg_request *r);

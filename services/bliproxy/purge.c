@@ -16,24 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *pg_uuid_array(const json_t *ids)
-{
-  size_t n = json_array_size(ids), cap = n * 38 + 3;
-  char *s = malloc(cap), *p = s;
-  if (!s)
-    return NULL;
-  *p++ = '{';
-  for (size_t i = 0; i < n; i++) {
-    if (i)
-      *p++ = ',';
-    memcpy(p, json_string_value(json_array_get(ids, i)), 36);
-    p += 36;
-  }
-  *p++ = '}';
-  *p = '\0';
-  return s;
-}
-
 static long purge_batch(struct bg_dbc *c, const char *request_id, json_t *all)
 {
   time_t now = bg_now();
@@ -61,7 +43,7 @@ static long purge_batch(struct bg_dbc *c, const char *request_id, json_t *all)
   json_object_set_new(d, "retention_until_before", json_string(today));
   if (request_id)
     json_object_set_new(ev, "request_id", json_string(request_id));
-  arr = pg_uuid_array(ids);
+  arr = prx_uuid_array(ids);
   const char *pd[] = {arr, now_s};
   if (!arr || !bg_dbc_run(c, "q_destroy", 2, pd, NULL) || !bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
     if (c->in_tx)

@@ -127,3 +127,54 @@ json_t *prx_read_result(struct bg_request *r, PGresult *res, int row, const char
   json_decref(doc);
   return j;
 }
+
+char *prx_uuid_array(const json_t *ids)
+{
+  size_t n = json_array_size(ids), cap = n * 38 + 3;
+  char *s = malloc(cap), *p = s;
+  if (!s)
+    return NULL;
+  *p++ = '{';
+  for (size_t i = 0; i < n; i++) {
+    const char *id = json_string_value(json_array_get(ids, i));
+    if (!id || strlen(id) != 36) {
+      free(s);
+      return NULL;
+    }
+    if (i)
+      *p++ = ',';
+    memcpy(p, id, 36);
+    p += 36;
+  }
+  *p++ = '}';
+  *p = '\0';
+  return s;
+}
+
+int prx_reads_still_held(struct bg_request *r, const json_t *events)
+{
+  json_t *ids = json_array();
+  size_t i;
+  json_t *ev;
+  json_array_foreach(events, i, ev)
+  {
+    json_array_append(ids, json_object_get(json_object_get(ev, "object"), "id"));
+  }
+  char today[BG_DATE_LEN], n_s[24];
+  bg_date_fmt(bg_now(), today);
+  snprintf(n_s, sizeof n_s, "%zu", json_array_size(ids));
+  char *arr = prx_uuid_array(ids);
+  json_decref(ids);
+  if (!arr) {
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    return -1;
+  }
+  const char *p[] = {arr, today};
+  PGresult *res = bg_db_fetch(r, prx.db, "q_held", 2, p);
+  free(arr);
+  if (!res)
+    return -1;
+  int held = !strcmp(PQgetvalue(res, 0, 0), n_s);
+  PQclear(res);
+  return held;
+}

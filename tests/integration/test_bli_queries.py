@@ -3,14 +3,17 @@ accounts, and every refusal — each with its own code, no call to BLI (the sand
 and no data. querier1 (SA-WEL) holds grants for C0101, B0101 and B0201; supervisor1 approves
 SA-WEL's registrations. Every response is checked against the contract."""
 
+import concurrent.futures
 import datetime
 import os
 import subprocess
 
 import auditlib
+import pytest
 from test_audit import wait_tree_head
 from bli_helpers import NoUpstreamCall, approved, calls, log_events, proxy_token, service_clock, wait_on_log  # noqa: F401
 from conftest import new_national_id, problem
+from test_workflow_consume import Writer, wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from workflow_helpers import ACK, bases, form2, grant, person_in, secret, sql, subject, today, units  # noqa: F401
@@ -316,6 +319,61 @@ def test_purge_destroys_expired_results_and_logs_it(login, bases, stack, client)
     assert not any(keep["id"] in e["event"]["details"]["record_ids"] for e in ev)
     # a second run finds nothing more of it
     assert got["id"] not in pc.call("POST", "/internal/results/purge", json={})["record_ids"]
+
+
+def _form3_queried(login, bases, demo):
+    """A Form 3 application queried for: (the applicant's client, the application, the query)."""
+    from test_workflow_external import endorse, form3, review
+    d1 = login("district1")
+    nid = new_national_id()
+    app = d1.call("POST", "/v1/external-applications", status=201,
+                  json=form3(demo, bases["PUBLIC-ASSISTANCE"], [subject(["C0101"], nid)]))
+    assert endorse(login("district1head"), app["id"]).status_code == 200
+    acc = review(login("reviewer1"), app["id"], querier_id=demo["querier1"]["account_id"], opinion="協助查詢").json()
+    rid = acc["query_request"]["id"]
+    login("supervisor1").call("POST", f"/v1/query-requests/{rid}/decision", json={"decision": "approve"})
+    got = query(login("querier1"), rid, nid).json()
+    return login("district1"), app, got
+
+
+@pytest.mark.parametrize("path", ["view", "form3-results"])
+def test_a_result_destroyed_while_it_is_read_is_not_shown(path, login, bases, stack, client, demo):
+    """A reading that began within the retention, whose event reaches the log only after the
+    purge destroyed the result: no data leaves after the destruction."""
+    if path == "view":
+        req, nid = approved(login, bases)
+        reader = login("querier1")
+        got = query(reader, req["id"], nid).json()
+        url = f"/v1/bli/queries/{got['id']}"
+    else:
+        reader, app, got = _form3_queried(login, bases, demo)
+        url = f"/v1/external-applications/{app['id']}/results"
+    pc = client(stack["BLIGATE_BLIPROXY_URL"])
+    pc.token = proxy_token(client, stack)
+    # the log's lock held: the reading has opened the result and its event waits to be appended
+    writer = Writer(stack, "SELECT 1 FROM audit.log_state WHERE id = 1 FOR UPDATE")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            pending = ex.submit(reader.get, url)
+            wait_for("the reading's event waits on the log's lock", lambda: pending.done() or sql(
+                stack, "SELECT 1 FROM pg_stat_activity WHERE usename = 'bligate_audit' AND wait_event_type = 'Lock'"))
+            assert not pending.done(), pending.result().text
+            # meanwhile the retention ends and the purge destroys the result
+            sql(stack, f"UPDATE bliproxy.queries SET retention_until = retention_until - interval '{5 * 366} days'"
+                       f" WHERE id = '{got['id']}'")
+            assert got["id"] in pc.call("POST", "/internal/results/purge", json={})["record_ids"]
+            writer.commit()
+            seen = pending.result(timeout=30)
+    finally:
+        writer.abort()
+    if path == "view":
+        problem(seen, 410, "result-destroyed")
+    else:
+        problem(seen, 409, "conflict")
+        # read again: the record is there, destroyed, without data
+        again = reader.call("GET", url)["results"]
+        assert [(x["id"], x["state"], "data" in x) for x in again] == [(got["id"], "destroyed", False)]
+    assert "data" not in seen.json() and "results" not in seen.json()
 
 
 def query_another(login, bases):
