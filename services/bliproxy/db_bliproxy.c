@@ -64,8 +64,12 @@ const struct bg_db_stmt prx_stmts[] = {
    * one dropped (workflow never took it) */
   {"ro_insert", "INSERT INTO releases_owed (consumption_id, request_id, reason, created_at) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (consumption_id) DO NOTHING"},
-  {"ro_due", "SELECT consumption_id, request_id, reason, created_at < $1::timestamptz FROM releases_owed"
-             " ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED"},
+  {"ro_due", "SELECT o.consumption_id, o.request_id, o.reason, o.created_at < $1::timestamptz FROM releases_owed o"
+             /* not while its query is still pending: the failure's record, coming, would say
+              * "not released" after the settling had marked nothing */
+             " WHERE NOT EXISTS (SELECT 1 FROM queries q WHERE q.consumption_id = o.consumption_id"
+             "  AND q.state = 'pending')"
+             " ORDER BY o.created_at LIMIT 100 FOR UPDATE OF o SKIP LOCKED"},
   {"ro_settled", "WITH d AS (DELETE FROM releases_owed WHERE consumption_id = $1)"
                  " UPDATE queries SET released = true WHERE consumption_id = $1 AND state = 'failed' AND NOT released"},
   {"ro_drop", "DELETE FROM releases_owed WHERE consumption_id = $1"},

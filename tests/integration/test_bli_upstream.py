@@ -3,6 +3,7 @@ timeouts, then 502/504 with the use given back and the failure on the log; the c
 opens (503 without a call) and closes after its pause (on the proxy's test clock); mutual TLS
 (the sandbox refuses a proxy without the agency certificate). The sandbox counts every call."""
 
+import concurrent.futures
 import contextlib
 import os
 import socket
@@ -201,6 +202,40 @@ def test_a_release_that_did_not_get_through_is_given_back_later(login, bases, st
     assert sql(stack, f"SELECT count(*) FROM bliproxy.releases_owed WHERE request_id = '{req['id']}'") == ["0"]
     assert sql(stack, f"SELECT state, released FROM bliproxy.queries WHERE request_id = '{req['id']}'") == ["failed|t"]
     assert query(q1, req["id"], nid).status_code == 201  # the use is there again
+
+
+def test_the_sweep_does_not_settle_a_use_before_its_query_has_failed(login, bases, stack, faults, client):
+    """The sweep may run between a failed release (the use owed) and the failure's record: it
+    leaves the use owed until the record says failed, so the record ends up saying the use was
+    given back (it said "not released" for good, against the use given back)."""
+    from test_workflow_consume import Writer
+    req, nid = approved(login, bases, max_uses=1)
+    q1 = login("querier1")
+    # BLI answers 500 after half a second; the release then cannot get through
+    faults(fail_next=1, error_status=500, latency_ms=500)
+    sql(stack, "REVOKE UPDATE ON workflow.query_request_consumptions FROM bligate_workflow")
+    writer = None
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            pending = ex.submit(query, q1, req["id"], nid)
+            poll("the query's record", lambda: sql(stack, "SELECT 1 FROM bliproxy.queries"
+                                                          f" WHERE request_id = '{req['id']}'"))
+            # the record held: the failure's update waits, with the use owed by then
+            writer = Writer(stack, f"SELECT 1 FROM bliproxy.queries WHERE request_id = '{req['id']}' FOR UPDATE")
+            poll("the use owed", lambda: sql(stack, "SELECT 1 FROM bliproxy.releases_owed"
+                                                    f" WHERE request_id = '{req['id']}'"))
+            sql(stack, "GRANT UPDATE ON workflow.query_request_consumptions TO bligate_workflow")
+            settle(client, stack)  # the sweep, while the query has not failed yet
+            writer.commit()
+            problem(pending.result(timeout=30), 502, "upstream-failed")
+    finally:
+        sql(stack, "GRANT UPDATE ON workflow.query_request_consumptions TO bligate_workflow")
+        if writer:
+            writer.abort()
+    settle(client, stack)
+    assert uses(stack, req["id"]) == ["0"]
+    assert sql(stack, f"SELECT count(*) FROM bliproxy.releases_owed WHERE request_id = '{req['id']}'") == ["0"]
+    assert sql(stack, f"SELECT state, released FROM bliproxy.queries WHERE request_id = '{req['id']}'") == ["failed|t"]
 
 
 def test_a_use_taken_after_the_proxy_stopped_waiting_is_given_back(login, bases, stack, client):
