@@ -167,6 +167,46 @@ def forged(kind, **extra):
     return ev
 
 
+def derived_refusal_id(schema, seq, event_id):
+    """The id the shipper gives the outbox.event_refused event of a row (shared/src/shipper.c)."""
+    import hashlib
+    import uuid
+    b = bytearray(hashlib.sha256(f"bligate outbox refusal {schema} {seq} {event_id}".encode()).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(b)))
+
+
+def test_a_refused_refusal_holds_the_outbox_until_someone_looks(stack, client):
+    """Audit refuses the refusal too (its id is on the log with other content, which only a
+    forgery could have put there): the row is not marked shipped, nothing behind it overtakes
+    it, and the shipper keeps trying, backing off — until an operator deals with the row."""
+    import json
+    secret = open(os.path.join(stack["BLIGATE_SECRETS_DIR"], "accounts.client-secret")).read().strip()
+    intake = client(stack["BLIGATE_AUDIT_URL"])
+    intake.token = client().client_token("accounts", secret)
+    bad, behind = forged("malformed", bogus=1), forged("behind")
+    seq, seq2 = (int(x) for x in sql(stack, "SELECT nextval('accounts.outbox_seq_seq') FROM generate_series(1, 2)"))
+    squatter = forged("squatter", id=derived_refusal_id("accounts", seq, bad["id"]))
+    intake.call("POST", "/internal/events", json={"events": [squatter]})
+    failures = metric(stack, "bligate_outbox_failures_total")
+    sql(stack, "INSERT INTO accounts.outbox (seq, event_id, event) VALUES"
+               f" ({seq}, '{bad['id']}', $j${json.dumps(bad)}$j$::jsonb),"
+               f" ({seq2}, '{behind['id']}', $j${json.dumps(behind)}$j$::jsonb)")
+    try:
+        # tried, refused, its refusal refused — and tried again after a pause
+        poll("two rounds of the refused row (or its marking as shipped)", lambda: metric(
+            stack, "bligate_outbox_failures_total") >= failures + 2 or outbox_since(stack, seq - 1)[0][2] == "t",
+            seconds=60)
+        assert outbox_since(stack, seq - 1)[:2] == [(str(seq), bad["id"], "f"), (str(seq2), behind["id"], "f")]
+        assert on_log(stack, [bad["id"], behind["id"]]) == {}
+        assert sql(stack, f"SELECT type FROM audit.events WHERE event_id = '{squatter['id']}'") == [squatter["type"]]
+    finally:
+        # the operator's decision (here: the row goes); the rest then flows again
+        sql(stack, f"DELETE FROM accounts.outbox WHERE seq = {seq}")
+    poll("the event behind it on the log", lambda: len(on_log(stack, [behind["id"]])) == 1, seconds=60)
+
+
 def metric(stack, name):
     r = requests.get(stack["BLIGATE_ACCOUNTS_URL"] + "/metrics", timeout=10)
     m = re.search(rf'^{name}\{{service="accounts"\}} (\d+)$', r.text, re.M)
