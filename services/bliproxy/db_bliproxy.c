@@ -40,13 +40,25 @@ const struct bg_db_stmt prx_stmts[] = {
                " SELECT id FROM u"},
   {"q_get", "SELECT " QCOLS " FROM queries q WHERE q.id = $1"},
   /* a caller's records: the querier's, the requester's or the applicant's ($1), and for a unit
-   * supervisor the unit's ($6, else NULL: rule 4), of one request when $2 is given; keyset
-   * pagination on (created_at, id) */
-  {"q_list", "SELECT " QCOLS " FROM queries q"
-             " WHERE (q.querier_id = $1 OR q.requester_id = $1 OR q.applicant_id = $1 OR q.unit_id = $6::uuid)"
-             " AND ($2::uuid IS NULL OR q.request_id = $2::uuid)"
-             " AND ($3::timestamptz IS NULL OR (q.created_at, q.id) > ($3::timestamptz, $4::uuid))"
-             " ORDER BY q.created_at, q.id LIMIT $5"},
+   * supervisor the unit's ($5, else NULL: rule 4); keyset pagination on (created_at, id) after
+   * ($2, $3), $4 rows. Each way of being a reader is its own branch down its own index, stopping
+   * after $4 entries past the cursor: an OR of the four would read and sort every record of the
+   * caller (a unit's, for its supervisor) for every page. */
+#define Q_LIST_BRANCH(col, val)                                                                                      \
+  "(SELECT id, created_at FROM queries WHERE " col " = " val                                                         \
+  " AND (created_at, id) > (coalesce($2::timestamptz, '-infinity'), coalesce($3::uuid, "                              \
+  "'00000000-0000-0000-0000-000000000000')) ORDER BY created_at, id LIMIT $4)"
+  {"q_list", "SELECT " QCOLS " FROM queries q WHERE q.id IN (SELECT id FROM ("
+             Q_LIST_BRANCH("querier_id", "$1::uuid") " UNION " Q_LIST_BRANCH("requester_id", "$1::uuid")
+             " UNION " Q_LIST_BRANCH("applicant_id", "$1::uuid") " UNION " Q_LIST_BRANCH("unit_id", "$5::uuid")
+             ") b ORDER BY created_at, id LIMIT $4)"
+             " ORDER BY q.created_at, q.id"},
+  /* the same, of one request ($6): its few records, down the request's index */
+  {"q_list_request", "SELECT " QCOLS " FROM queries q"
+                     " WHERE (q.querier_id = $1 OR q.requester_id = $1 OR q.applicant_id = $1 OR q.unit_id = $5::uuid)"
+                     " AND q.request_id = $6::uuid"
+                     " AND ($2::timestamptz IS NULL OR (q.created_at, q.id) > ($2::timestamptz, $3::uuid))"
+                     " ORDER BY q.created_at, q.id LIMIT $4"},
   {"q_by_app", "SELECT " QCOLS " FROM queries q WHERE q.external_application_id = $1 AND q.state <> 'failed'"
                " ORDER BY q.created_at, q.id"},
   /* purge: lock and list the results whose retention ended before today ($1), then destroy

@@ -238,8 +238,8 @@ void prx_h_query_list(struct bg_request *r)
     return;
   /* rule 4: the supervisor oversees the unit's queries (today's unit and roles, from accounts) */
   const char *unit = bg_req_has_role(r, "supervisor") && r->token.unit[0] ? r->token.unit : NULL;
-  const char *p[] = {r->token.sub, request_id, pg.after_ts, pg.after_id, pg.lim, unit};
-  PGresult *res = bg_db_fetch(r, prx.db, "q_list", 6, p);
+  const char *p[] = {r->token.sub, pg.after_ts, pg.after_id, pg.lim, unit, request_id};
+  PGresult *res = request_id ? bg_db_fetch(r, prx.db, "q_list_request", 6, p) : bg_db_fetch(r, prx.db, "q_list", 5, p);
   if (res)
     bg_reply_json(r, 200, bg_page(res, pg.limit, Q_CREATED, Q_ID, meta_row, NULL));
   PQclear(res);

@@ -5,6 +5,7 @@ SA-WEL's registrations. Every response is checked against the contract."""
 
 import concurrent.futures
 import datetime
+import json
 import os
 import subprocess
 
@@ -121,6 +122,60 @@ def test_the_requester_reads_again_others_do_not(login, bases, demo, person_in, 
     assert [x["id"] for x in listed] == [got["id"]] and "data" not in listed[0] and nid not in str(listed)
     for name in ("querier2", "supervisor2"):
         assert login(name).call("GET", "/v1/bli/queries", params={"request_id": req["id"]})["items"] == []
+
+
+def _listed(c, limit, **params):
+    ids, cursor = [], None
+    while True:
+        page = c.call("GET", "/v1/bli/queries", params=dict(params, limit=limit, **({"cursor": cursor} if cursor else {})))
+        assert len(page["items"]) <= limit
+        ids += [x["id"] for x in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return ids
+
+
+def _scan_rows(node):
+    """Index entries and table rows the plan's scans returned, over all their loops."""
+    n = node.get("Actual Rows", 0) * node.get("Actual Loops", 1) if "Scan" in node.get("Node Type", "") else 0
+    return n + sum(_scan_rows(child) for child in node.get("Plans", []))
+
+
+def test_listing_pages_down_each_readers_index(login, bases, stack, demo, units):
+    """A supervisor lists the unit's records (rule 4) and a querier their own, page by page: every
+    record once, in order; and a page reads about a page of entries per way of being a reader,
+    not every record of the unit."""
+    req, nid = approved(login, bases)
+    got = query(login("querier1"), req["id"], nid).json()
+    # 150 more of the unit's records, a second apart (copies of this one, each its own id)
+    sql(stack, "INSERT INTO bliproxy.queries SELECT (jsonb_populate_record(NULL::bliproxy.queries, to_jsonb(q)"
+               " || jsonb_build_object('id', gen_random_uuid(), 'consumption_id', gen_random_uuid(),"
+               " 'created_at', q.created_at - n * interval '1 second'))).* FROM bliproxy.queries q,"
+               f" generate_series(1, 150) n WHERE q.id = '{got['id']}'")
+    sup1 = demo["supervisor1"]["account_id"]
+    expected = sql(stack, "SELECT id FROM bliproxy.queries WHERE querier_id = '{0}' OR requester_id = '{0}'"
+                          " OR applicant_id = '{0}' OR unit_id = '{1}' ORDER BY created_at, id".format(sup1, units["SA-WEL"]))
+    assert len(expected) > 150
+    assert _listed(login("supervisor1"), 40) == expected
+    # the statement the proxy ran for the last page, planned again for a page of 10 — as the
+    # planner does once the table is large (this one is too small for it to prefer walking an
+    # index over a sort: test_indexes.py)
+    [text] = sql(stack, "SELECT query FROM pg_stat_activity WHERE usename = 'bligate_bliproxy'"
+                        " AND query LIKE '%UNION (SELECT id, created_at FROM queries WHERE unit_id%' LIMIT 1") or [None]
+    assert text, "the proxy's listing statement was not seen"
+    out = subprocess.run(["psql", stack["BLIGATE_DB_SUPER_URL"], "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"],
+                         input="SET search_path = bliproxy;\nSET enable_seqscan = off;\nSET enable_bitmapscan = off;\n"
+                               f"PREPARE l AS {text};\n"
+                               f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE l('{sup1}', NULL, NULL, 11, '{units['SA-WEL']}');\n",
+                         check=True, capture_output=True, text=True).stdout
+    plan = json.loads(out)[0]["Plan"]
+    assert _scan_rows(plan) <= 4 * 11 + 11, json.dumps(plan, indent=1)
+    q1 = demo["querier1"]["account_id"]  # the querier and the requester of each: listed once
+    assert _listed(login("querier1"), 50) == sql(
+        stack, "SELECT id FROM bliproxy.queries WHERE querier_id = '{0}' OR requester_id = '{0}'"
+               " OR applicant_id = '{0}' ORDER BY created_at, id".format(q1))
+    of_request = sql(stack, f"SELECT id FROM bliproxy.queries WHERE request_id = '{req['id']}' ORDER BY created_at, id")
+    assert len(of_request) == 151 and _listed(login("querier1"), 60, request_id=req["id"]) == of_request
 
 
 def test_refusals_before_any_upstream_call(login, bases, stack, demo, client):
