@@ -1,10 +1,13 @@
 """The proxy's upstream client against the sandbox's faults (issue 6): retries on 502/503/504 and
 timeouts, then 502/504 with the use given back and the failure on the log; the circuit breaker
 opens (503 without a call) and closes after its pause (on the proxy's test clock); mutual TLS
-(the sandbox refuses a proxy without the agency certificate). The sandbox counts every call."""
+(the sandbox refuses a proxy without the agency certificate); against a stand-in for BLI, no
+redirect followed, no answer over the size cap taken, no call beyond the cap on concurrent calls.
+The sandbox counts every call."""
 
 import concurrent.futures
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -360,3 +363,104 @@ def test_no_database_connection_is_held_across_the_bli_call(login, bases, stack,
         for t in threads:
             t.join(timeout=60)
         assert [replies[i].status_code for i in range(2)] == [201, 201], [replies[i].text for i in range(2)]
+
+
+class FakeBli:
+    """A plain-HTTP stand-in for BLI on a port of its own, answering as `mode` says: "redirect"
+    (302 to a path of its own, which counts if anyone follows), "big" (a well-formed answer of
+    4 KiB), "hold" (a well-formed answer once `release` is set). Every request is counted."""
+
+    def __init__(self, mode):
+        import http.server
+        self.mode, self.hits, self.release = mode, [], threading.Event()
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                fake.hits.append(self.path)
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if fake.mode == "redirect" and self.path != "/elsewhere":
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.1:{fake.port}/elsewhere")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if fake.mode == "hold":
+                    fake.release.wait(30)
+                record = {"periods": [], "note": "x" * (4096 if fake.mode == "big" else 10)}
+                body = json.dumps({"item": "C0101", "record": record}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextlib.contextmanager
+def proxy_to_fake(stack, tmp_path, mode, **settings):
+    fake = FakeBli(mode)
+    try:
+        with second_proxy(stack, tmp_path, drop=("BLIGATE_BLI_CLIENT_CERT_FILE", "BLIGATE_BLI_CLIENT_KEY_FILE",
+                                                 "BLIGATE_BLI_CA_FILE"),
+                          BLIGATE_BLI_URL=f"http://127.0.0.1:{fake.port}", BLIGATE_PURGE_INTERVAL_S="86400",
+                          BLIGATE_BLI_RETRIES="0", **settings) as (base, _):
+            yield base, fake
+    finally:
+        fake.close()
+
+
+def ask(base, c, request_id, nid):
+    return requests.post(base + "/v1/bli/queries", json={"request_id": request_id, "national_id": nid, "item": "C0101"},
+                         headers={"Authorization": "Bearer " + c.token}, timeout=60)
+
+
+def test_a_redirect_is_not_followed(login, bases, stack, tmp_path):
+    req, nid = approved(login, bases, max_uses=1)
+    q1 = login("querier1")
+    with proxy_to_fake(stack, tmp_path, "redirect") as (base, fake):
+        body = problem(ask(base, q1, req["id"], nid), 502, "upstream-bad-response")
+        assert fake.hits == ["/bli/v1/queries"] and "given back" in body["detail"]
+    assert uses(stack, req["id"]) == ["0"]
+
+
+def test_an_answer_over_the_size_cap_is_refused(login, bases, stack, tmp_path):
+    req, nid = approved(login, bases, max_uses=1)
+    q1 = login("querier1")
+    with proxy_to_fake(stack, tmp_path, "big", BLIGATE_BLI_MAX_RESPONSE="2048") as (base, fake):
+        body = problem(ask(base, q1, req["id"], nid), 502, "upstream-bad-response")
+        assert len(fake.hits) == 1 and "given back" in body["detail"]
+    assert uses(stack, req["id"]) == ["0"]
+    # the record says so, and holds nothing of the answer
+    assert sql(stack, f"SELECT state, sealed IS NULL FROM bliproxy.queries WHERE request_id = '{req['id']}'") == [
+        "failed|t"]
+
+
+def test_calls_beyond_the_cap_are_refused_without_calling(login, bases, stack, tmp_path):
+    first, nid1 = approved(login, bases)
+    second, nid2 = approved(login, bases)
+    q1 = login("querier1")
+    # the held call must not time out meanwhile, however slow the machine
+    with proxy_to_fake(stack, tmp_path, "hold", BLIGATE_BLI_MAX_CONCURRENT="1", BLIGATE_BLI_TIMEOUT_MS="30000") as (
+            base, fake):
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            held = ex.submit(ask, base, q1, first["id"], nid1)
+            poll("the first call to reach BLI", lambda: len(fake.hits) == 1)
+            body = problem(ask(base, q1, second["id"], nid2), 503, "upstream-busy")
+            assert len(fake.hits) == 1 and "given back" in body["detail"]
+            fake.release.set()
+            r = held.result(timeout=60)
+        assert r.status_code == 201, r.text
+        assert r.json()["data"]["note"] == "x" * 10
+    assert uses(stack, second["id"]) == ["0"]
