@@ -63,7 +63,7 @@ const struct bg_db_stmt prx_stmts[] = {
                " ORDER BY q.created_at, q.id"},
   /* purge: lock and list the results whose retention ended before today ($1), then destroy
    * them with their event in the same transaction */
-  {"q_expired", "SELECT id FROM queries WHERE state = 'succeeded' AND retention_until < $1::date"
+  {"q_expired", "SELECT id, retention_until::text FROM queries WHERE state = 'succeeded' AND retention_until < $1::date"
                 " AND error_code IS NULL AND destroyed_at IS NULL" /* the index's condition */
                 " ORDER BY retention_until, id LIMIT 1000 FOR UPDATE SKIP LOCKED"},
   /* the records read, still held once their reading is on the log ($1 the ids, $2 today) */

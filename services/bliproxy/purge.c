@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The sweep's and the purge's events are the proxy's own doing (EVENTS.md) */
+static json_t *job_actor(void) { return json_pack("{s:s}", "client_id", "bliproxy"); }
+
 static long purge_batch(struct bg_dbc *c, const char *request_id, json_t *all)
 {
   time_t now = bg_now();
@@ -29,23 +32,31 @@ static long purge_batch(struct bg_dbc *c, const char *request_id, json_t *all)
   json_t *ids = json_array();
   if (!bg_dbc_begin(c) || !(res = bg_dbc_exec(c, "q_expired", 1, p, NULL)))
     goto out;
-  for (int i = 0; i < PQntuples(res); i++)
+  const char *latest = NULL; /* the latest retention date among them (ISO dates sort as text) */
+  for (int i = 0; i < PQntuples(res); i++) {
     json_array_append_new(ids, json_string(PQgetvalue(res, i, 0)));
+    if (!latest || strcmp(PQgetvalue(res, i, 1), latest) > 0)
+      latest = PQgetvalue(res, i, 1);
+  }
   if (json_array_size(ids) == 0) {
     bg_dbc_rollback(c);
     n = 0;
     goto out;
   }
   json_t *ev = bg_event_new(NULL, "bli_result.destroyed", "bli_query", NULL, "success");
+  json_object_set_new(ev, "actor", job_actor());
   json_t *d = json_object_get(ev, "details");
   json_object_set(d, "record_ids", ids);
   json_object_set_new(d, "count", json_integer((json_int_t)json_array_size(ids)));
-  json_object_set_new(d, "retention_until_before", json_string(today));
+  json_object_set_new(d, "retention_until", json_string(latest));
   if (request_id)
     json_object_set_new(ev, "request_id", json_string(request_id));
   arr = prx_uuid_array(ids);
   const char *pd[] = {arr, now_s};
-  if (!arr || !bg_dbc_run(c, "q_destroy", 2, pd, NULL) || !bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
+  bool destroyed = arr && bg_dbc_run(c, "q_destroy", 2, pd, NULL);
+  if (!destroyed)
+    json_decref(ev); /* bg_outbox_add takes it only when it is reached */
+  if (!destroyed || !bg_outbox_add(c, ev) || !bg_dbc_commit(c)) {
     if (c->in_tx)
       bg_dbc_rollback(c);
     goto out;
@@ -97,6 +108,7 @@ static void finish_interrupted(void)
       const char *qid = PQgetvalue(res, i, 0), *rid = PQgetvalue(res, i, 1), *cid = PQgetvalue(res, i, 2);
       bool released = prx_release(NULL, rid, cid, "interrupted");
       json_t *ev = bg_event_new(NULL, "bli_query.failed", "bli_query", qid, "failure");
+      json_object_set_new(ev, "actor", job_actor()); /* the querier is named in the details */
       json_object_set_new(ev, "subject", json_pack("{s:s, s:s}", "id_hmac", PQgetvalue(res, i, 5), "id_masked",
                                                    PQgetvalue(res, i, 6)));
       json_t *d = json_object_get(ev, "details");

@@ -372,6 +372,12 @@ def test_purge_destroys_expired_results_and_logs_it(login, bases, stack, client)
     assert listed[0]["state"] == "destroyed" and listed[0]["destroyed_at"]
     ev = wait_on_log(login, type="bli_result.destroyed", until=lambda e: got["id"] in e["event"]["details"]["record_ids"])
     assert not any(keep["id"] in e["event"]["details"]["record_ids"] for e in ev)
+    # the proxy's own doing (EVENTS.md), naming the latest retention date it ended
+    [mine] = [e["event"] for e in ev if got["id"] in e["event"]["details"]["record_ids"]]
+    assert mine["actor"] == {"client_id": "bliproxy"}
+    assert mine["details"]["retention_until"] == sql(
+        stack, f"SELECT max(retention_until) FROM bliproxy.queries WHERE id IN"
+               f" ({', '.join(repr(i) for i in mine['details']['record_ids'])})")[0]
     # a second run finds nothing more of it
     assert got["id"] not in pc.call("POST", "/internal/results/purge", json={})["record_ids"]
 
@@ -429,6 +435,29 @@ def test_a_result_destroyed_while_it_is_read_is_not_shown(path, login, bases, st
         again = reader.call("GET", url)["results"]
         assert [(x["id"], x["state"], "data" in x) for x in again] == [(got["id"], "destroyed", False)]
     assert "data" not in seen.json() and "results" not in seen.json()
+
+
+def test_a_destruction_that_fails_is_tried_again(login, bases, stack, client):
+    """The database refuses the destruction: nothing is destroyed, no event, 503 — and the next
+    run destroys it (the failed run's event, never written, is freed: the sanitizer's report at
+    the stack's stop would name it)."""
+    req, nid = approved(login, bases)
+    got = query(login("querier1"), req["id"], nid).json()
+    pc = client(stack["BLIGATE_BLIPROXY_URL"])
+    pc.token = proxy_token(client, stack)
+    sql(stack, f"UPDATE bliproxy.queries SET retention_until = retention_until - interval '{5 * 366} days'"
+               f" WHERE id = '{got['id']}'")
+    sql(stack, "CREATE FUNCTION bliproxy.test_no_destruction() RETURNS trigger LANGUAGE plpgsql AS"
+               " $$BEGIN RAISE EXCEPTION 'not now'; END$$;"
+               " CREATE TRIGGER test_no_destruction BEFORE UPDATE ON bliproxy.queries FOR EACH ROW"
+               " WHEN (NEW.state = 'destroyed') EXECUTE FUNCTION bliproxy.test_no_destruction()")
+    try:
+        for _ in range(2):
+            problem(pc.post("/internal/results/purge", json={}), 503, "database-unavailable")
+        assert sql(stack, f"SELECT state FROM bliproxy.queries WHERE id = '{got['id']}'") == ["succeeded"]
+    finally:
+        sql(stack, "DROP TRIGGER test_no_destruction ON bliproxy.queries; DROP FUNCTION bliproxy.test_no_destruction()")
+    assert got["id"] in pc.call("POST", "/internal/results/purge", json={})["record_ids"]
 
 
 def query_another(login, bases):

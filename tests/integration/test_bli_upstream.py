@@ -330,9 +330,12 @@ def test_an_interrupted_query_is_finished_and_its_use_given_back(login, bases, s
     # its event was appended before BLI was asked; shipped again with the failure, it is on the
     # log once
     assert len(wait_on_log(login, type="bli_query.executed", object_id=rec["id"])) == 1
-    wait_on_log(login, type="bli_query.failed", object_id=rec["id"],
-                until=lambda e: e["event"]["details"]["code"] == "interrupted"
-                and e["event"]["details"]["released"] is True)
+    [failed] = wait_on_log(login, type="bli_query.failed", object_id=rec["id"],
+                           until=lambda e: e["event"]["details"]["code"] == "interrupted"
+                           and e["event"]["details"]["released"] is True)
+    # the sweep's doing, the querier named in the details (EVENTS.md)
+    assert failed["event"]["actor"] == {"client_id": "bliproxy"}
+    assert failed["event"]["details"]["querier_id"] == q1.me()["account"]["id"]
     # the use came back: the query runs
     assert query(q1, req["id"], nid).status_code == 201
 
