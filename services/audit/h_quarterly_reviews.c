@@ -331,6 +331,8 @@ void aud_h_reviews_list(struct bg_request *r)
   PQclear(res);
 }
 
+/* The report names citizens (masked IDs and HMACs of its anomalies): every read of it is on the
+ * log before the answer, as its export is, and without the event there is no report. */
 void aud_h_reviews_get(struct bg_request *r)
 {
   const char *id;
@@ -340,8 +342,19 @@ void aud_h_reviews_get(struct bg_request *r)
   PGresult *res = bg_db_fetch(r, aud.db, "ov_qr_get", 1, p);
   if (!res)
     return;
-  if (PQntuples(res) == 0)
+  if (PQntuples(res) == 0) {
     bg_reply_problem(r, BG_P_NOT_FOUND, "no such quarterly review");
+    PQclear(res);
+    return;
+  }
+  json_t *ev = bg_event_new(r, "audit.quarterly_review.read", "quarterly_review", id, "success");
+  json_t *d = json_object_get(ev, "details");
+  json_object_set_new(d, "year", json_integer(aud_ov_col_int(res, 0, OV_QR_YEAR)));
+  json_object_set_new(d, "quarter", json_integer(aud_ov_col_int(res, 0, OV_QR_QUARTER)));
+  json_object_set_new(d, "version", json_integer(aud_ov_col_int(res, 0, OV_QR_VERSION)));
+  json_object_set_new(d, "report_sha256", json_string(PQgetvalue(res, 0, OV_QR_SHA)));
+  if (!aud_append_own(ev, r->request_id))
+    bg_reply_problem(r, BG_P_DB_UNAVAILABLE, "the read could not be recorded on the log, so it is refused");
   else
     bg_reply_json(r, 200, review_json(res, 0, true));
   PQclear(res);

@@ -210,6 +210,30 @@ def test_lifecycle_sign_submit_export_and_the_log(admin, demo):
     problem(admin.get("/v1/audit/quarterly-reviews/" + str(uuid.uuid4())), 404, "not-found")
 
 
+def test_every_read_of_a_review_is_on_the_log(admin, login, demo):
+    """The review holds citizens' masked IDs and HMACs (its anomalies): reading it is an access
+    to oversight material, recorded on the log before the answer as its export is."""
+    year = fresh_year(admin)
+    review = admin.call("POST", "/v1/audit/quarterly-reviews", status=201, json={"year": year, "quarter": 1})
+    rid = review["id"]
+    readers = ["ethics1", "director", "permadmin"]
+    for name in readers:
+        c = admin if name == "permadmin" else login(name)
+        got = c.call("GET", f"/v1/audit/quarterly-reviews/{rid}")
+        assert got["report"] == review["report"]
+    # refused and unknown reads hand out nothing, so they are not reads of the review
+    problem(login("querier1").get(f"/v1/audit/quarterly-reviews/{rid}"), 403, "forbidden")
+    problem(admin.get("/v1/audit/quarterly-reviews/" + str(uuid.uuid4())), 404, "not-found")
+    events = [e["event"] for e in admin.call("GET", "/v1/audit/events", params={"object_id": rid})["items"]]
+    reads = [e for e in events if e["type"] == "audit.quarterly_review.read"]
+    assert [e["actor"]["account_id"] for e in reads] == [demo[n]["account_id"] for n in readers]
+    for e in reads:
+        assert e["source"] == "audit" and e["outcome"] == "success"
+        assert e["object"] == {"kind": "quarterly_review", "id": rid}
+        assert e["details"]["report_sha256"] == review["report_sha256"]
+        assert e["details"]["year"] == year and e["details"]["quarter"] == 1
+
+
 def test_quarter_must_have_ended_and_bad_bodies(admin):
     now = taipei_now()
     problem(admin.post("/v1/audit/quarterly-reviews", json={"year": now.year, "quarter": (now.month - 1) // 3 + 1}),
