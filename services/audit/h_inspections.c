@@ -390,17 +390,21 @@ void aud_h_inspections_post(struct bg_request *r)
                      b.period_to);
     goto done;
   }
-  char seed[129]; /* up to the 128 characters the field allows: a cut seed draws another sample */
-  if (b.seed) {
-    snprintf(seed, sizeof seed, "%s", b.seed);
-  } else {
-    unsigned char raw[32];
-    if (!bg_random(raw, sizeof raw)) {
-      bg_reply_problem(r, BG_P_INTERNAL, NULL);
-      goto done;
-    }
-    bg_hex(raw, sizeof raw, seed);
+  /* Rule 8's inspections are unannounced: an opener who chose the seed could try seeds until
+   * the draw left out the cases they wanted left out. So the seed always ends in 32 random bytes
+   * of the server's, drawn after the population is fixed; a given seed (up to 128 characters,
+   * never "." in it) is only put before them. The recorded seed re-draws the sample. */
+  char seed[128 + 1 + 64 + 1], rnd[65];
+  unsigned char raw[32];
+  if (!bg_random(raw, sizeof raw)) {
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    goto done;
   }
+  bg_hex(raw, sizeof raw, rnd);
+  if (b.seed)
+    snprintf(seed, sizeof seed, "%s.%s", b.seed, rnd);
+  else
+    snprintf(seed, sizeof seed, "%s", rnd);
   ids = calloc(n, sizeof *ids);
   picked = calloc(n, sizeof *picked);
   if (!ids || !picked) {

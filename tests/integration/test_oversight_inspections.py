@@ -8,6 +8,7 @@ and closed. Every role that may not act is refused, and every step is on the log
 
 import datetime
 import hashlib
+import re
 import uuid
 
 import pytest
@@ -66,27 +67,26 @@ def test_creation_and_a_reproducible_sample(login, demo, units, feed, stack, per
     assert [(a["name"], a["title"], a["team"]) for a in first["auditors"]] == [("itstaff1", "資訊管理師", "it"),
                                                                               ("ethics1", "政風專員", "ethics")]
     assert first["sample"]["population"] == 5 and first["sample"]["drawn"] == 3 and first["case_count"] == 3
-    assert first["sample"]["seed"] == seed
-    assert [c["event_id"] for c in first["cases"]] == draw(seed, population, 3)
+    # the given seed with the server's 32 random bytes after it: the recorded seed draws the cases
+    recorded = first["sample"]["seed"]
+    assert re.fullmatch(re.escape(seed) + r"\.[0-9a-f]{64}", recorded), recorded
+    assert [c["event_id"] for c in first["cases"]] == draw(recorded, population, 3)
     assert [c["case_no"] for c in first["cases"]] == [1, 2, 3]
     assert all(c["item"] == "C0101" and c["purpose"]["legal_basis"]["code"] == "SA-F4" for c in first["cases"])
-    # the same seed draws the same cases, whoever opens the record and whenever
-    again = eth.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], seed=seed))
-    assert [c["event_id"] for c in again["cases"]] == [c["event_id"] for c in first["cases"]]
     # without a seed one is chosen, recorded, and reproduces the draw too
     own = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], sample_size=4))
-    assert len(own["sample"]["seed"]) == 64
+    assert re.fullmatch(r"[0-9a-f]{64}", own["sample"]["seed"])
     assert [c["event_id"] for c in own["cases"]] == draw(own["sample"]["seed"], population, 4)
     # the longest seed the field takes is recorded and drawn from whole (it was cut to 71)
     long_seed = ("s" + uuid.uuid4().hex * 4)[:128]
     full = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], seed=long_seed))
-    assert full["sample"]["seed"] == long_seed
-    assert [c["event_id"] for c in full["cases"]] == draw(long_seed, population, 3)
+    assert re.fullmatch(long_seed + r"\.[0-9a-f]{64}", full["sample"]["seed"])
+    assert [c["event_id"] for c in full["cases"]] == draw(full["sample"]["seed"], population, 3)
     # the creation event carries the seed and the drawn events
     ev = [e["event"] for e in login("director").call("GET", "/v1/audit/events",
                                                      params={"object_id": first["id"]})["items"]]
     assert [e["type"] for e in ev] == ["audit.inspection.created"]
-    assert ev[0]["details"]["sample"]["seed"] == seed
+    assert ev[0]["details"]["sample"]["seed"] == recorded
     assert [c["event_index"] for c in ev[0]["details"]["sample"]["cases"]] == [c["event_index"]
                                                                               for c in first["cases"]]
     # an Idempotency-Key replays the first reply
@@ -97,6 +97,28 @@ def test_creation_and_a_reproducible_sample(login, demo, units, feed, stack, per
     r2 = it.post("/v1/audit/inspections", json=same, headers={"Idempotency-Key": key})
     assert r1.status_code == r2.status_code == 201 and r1.json()["id"] == r2.json()["id"]
     assert r2.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_the_opener_cannot_choose_the_sample(login, demo, units, feed, stack, person_in):
+    """Rule 8's inspection is unannounced: an auditor who could pick the seed could try seeds
+    until the draw missed the cases they wanted missed. A given seed is only mixed in: the same
+    seed over the same population is recorded as two different seeds, each of which re-draws
+    its own sample by the documented rule."""
+    who = person_in(units["SA-WEL"])
+    population = seed_queries(feed, stack, who["id"], units["SA-WEL"], n=6)
+    it, eth = login("itstaff1"), login("ethics1")
+    seed = "chosen-" + uuid.uuid4().hex
+    opened = [c.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], seed=seed))
+              for c in (it, eth, it)]
+    recorded = [x["sample"]["seed"] for x in opened]
+    assert len(set(recorded)) == 3 and seed not in recorded, recorded
+    for x in opened:
+        assert x["sample"]["population"] == 6 and x["case_count"] == 3
+        assert [c["event_id"] for c in x["cases"]] == draw(x["sample"]["seed"], population, 3)
+        # the log holds the same seed and cases as the record
+        ev = login("director").call("GET", "/v1/audit/events", params={"object_id": x["id"]})["items"][0]["event"]
+        assert ev["details"]["sample"]["seed"] == x["sample"]["seed"]
+        assert [c["event_index"] for c in ev["details"]["sample"]["cases"]] == [c["event_index"] for c in x["cases"]]
 
 
 def test_creation_refusals(login, demo, units, feed, stack, person_in, admin):
