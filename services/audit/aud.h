@@ -14,6 +14,7 @@ struct bg_svc;
 
 struct aud_ctx {
   struct bg_db *db;
+  int db_pool; /* its connections (BLIGATE_DB_POOL) */
   struct bg_svc *svc;
   EVP_PKEY *sign_key; /* signs tree heads */
   char kid[48];

@@ -10,12 +10,16 @@
 #include "bligate/twid.h"
 #include "bligate/util.h"
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define CHUNK 1000
+/* how long an export's next chunk waits for a connection before the stream is cut */
+#define EXPORT_WAIT_S 10
 
 struct filters {
   const char *type, *actor_id, *object_kind, *object_id, *from, *to, *subject_hmac;
@@ -138,8 +142,60 @@ static int wanted_format(struct bg_request *r)
 
 /* ---- the NDJSON export: rows fetched CHUNK at a time while the client reads ---- */
 
+/* A stream lasts as long as its reader takes, and a reader may take hours: each chunk is read on
+ * a connection taken for that read alone, so a stream waiting on its reader holds none (a few
+ * slow readers held the whole pool, and every request of the service waited, the intake too --
+ * every service's audit append, without which the whole system fails closed). And however many
+ * exports run, their reads take at most half the pool at once, so the intake and every other
+ * request always find a connection. The rows below the export's end were committed before it
+ * began and the log is append-only, so reads at different times on different connections still
+ * make one export of the log as it was at its start. */
+static pthread_mutex_t export_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t export_cv = PTHREAD_COND_INITIALIZER;
+static int export_reading;
+
+static void export_share_leave(void)
+{
+  pthread_mutex_lock(&export_mu);
+  export_reading--;
+  pthread_cond_signal(&export_cv);
+  pthread_mutex_unlock(&export_mu);
+}
+
+/* A connection for one chunk's read, or NULL after EXPORT_WAIT_S. */
+static struct bg_dbc *export_conn_acquire(void)
+{
+  int share = aud.db_pool / 2 > 0 ? aud.db_pool / 2 : 1;
+  struct timespec t0, until;
+  clock_gettime(CLOCK_REALTIME, &t0);
+  until = t0;
+  until.tv_sec += EXPORT_WAIT_S;
+  int rc = 0;
+  pthread_mutex_lock(&export_mu);
+  while (export_reading >= share && rc == 0)
+    rc = pthread_cond_timedwait(&export_cv, &export_mu, &until);
+  bool mine = export_reading < share;
+  if (mine)
+    export_reading++;
+  pthread_mutex_unlock(&export_mu);
+  if (!mine)
+    return NULL;
+  struct timespec t1;
+  clock_gettime(CLOCK_REALTIME, &t1);
+  long left = (until.tv_sec - t1.tv_sec) * 1000L + (until.tv_nsec - t1.tv_nsec) / 1000000L;
+  struct bg_dbc *c = bg_db_acquire(aud.db, left > 0 ? (int)left : 0);
+  if (!c)
+    export_share_leave();
+  return c;
+}
+
+static void export_conn_release(struct bg_dbc *c)
+{
+  bg_db_release(c);
+  export_share_leave();
+}
+
 struct export {
-  struct bg_dbc *c;
   struct filters f;
   char *strs[7]; /* owned copies of the filter strings */
   uint64_t next, end;
@@ -153,7 +209,6 @@ static void export_free(void *arg)
   struct export *x = arg;
   if (!x)
     return;
-  bg_db_release(x->c);
   for (int i = 0; i < 7; i++)
     free(x->strs[i]);
   free(x->buf);
@@ -184,7 +239,13 @@ static bool export_refill(struct export *x)
     x->done = true;
     return true;
   }
-  PGresult *res = fetch(x->c, &x->f, x->next, x->end, CHUNK);
+  struct bg_dbc *c = export_conn_acquire();
+  if (!c) {
+    bg_error("export stopped: no database connection for its next rows within %d s", EXPORT_WAIT_S);
+    return false;
+  }
+  PGresult *res = fetch(c, &x->f, x->next, x->end, CHUNK);
+  export_conn_release(c);
   if (!res)
     return false;
   int n = PQntuples(res);
@@ -265,24 +326,22 @@ static void export_ndjson(struct bg_request *r, const struct filters *f)
     size = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     PQclear(res);
   }
+  /* given back before the read is recorded (which takes a connection of its own) and the
+   * stream starts (which takes one per chunk) */
+  bg_db_release(c);
   if ((uint64_t)size > cur) {
     bg_reply_problem(r, BG_P_AUD_TREE_SIZE, "the log has %" PRIu64 " events", cur);
-    bg_db_release(c);
     return;
   }
   json_t *details = json_pack("{s:s, s:I, s:I, s:o}", "format", "ndjson", "from_index", (json_int_t)from, "tree_size",
                               (json_int_t)size, "filters", filters_json(f));
-  if (!aud_record_read(r, "audit.events.exported", "success", details, NULL)) {
-    bg_db_release(c);
+  if (!aud_record_read(r, "audit.events.exported", "success", details, NULL))
     return;
-  }
   struct export *x = calloc(1, sizeof *x);
   if (!x) {
-    bg_db_release(c);
     bg_reply_problem(r, BG_P_INTERNAL, NULL);
     return;
   }
-  x->c = c;
   x->f.type = keep(x, 0, f->type);
   x->f.actor_id = keep(x, 1, f->actor_id);
   x->f.object_kind = keep(x, 2, f->object_kind);

@@ -95,8 +95,8 @@ int main(int argc, char **argv)
     return 1;
   memcpy(stmts, aud_stmts, aud_nstmts * sizeof *stmts);
   memcpy(stmts + aud_nstmts, aud_ov_stmts, aud_ov_nstmts * sizeof *stmts);
-  aud.db = bg_db_new(bg_cfg_str("BLIGATE_DB_URL", NULL), "audit", (int)bg_cfg_long("BLIGATE_DB_POOL", 8, 2, 256),
-                     stmts, nstmts);
+  aud.db_pool = (int)bg_cfg_long("BLIGATE_DB_POOL", 8, 2, 256);
+  aud.db = bg_db_new(bg_cfg_str("BLIGATE_DB_URL", NULL), "audit", aud.db_pool, stmts, nstmts);
   if (!aud.db) {
     fprintf(stderr, "cannot set up the database pool\n");
     return 1;
