@@ -51,11 +51,37 @@ void sbx_faults_init(void)
   f.timeout_ms = bg_cfg_long("BLIGATE_SANDBOX_TIMEOUT_MS", 10000, 0, 600000);
 }
 
-static void sleep_ms(long ms)
+/* Simulated latency and held calls wait here, not in nanosleep: a stopping sandbox wakes them
+ * (sbx_faults_stop) instead of waiting out a hold of up to ten minutes, which kept it from
+ * stopping at all. */
+static pthread_cond_t woken = PTHREAD_COND_INITIALIZER;
+static bool stopping;
+
+/* true when the wait ran its course, false when the sandbox is stopping */
+static bool sleep_ms(long ms)
 {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-  while (ms > 0 && nanosleep(&ts, &ts) != 0)
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&mu);
+  while (ms > 0 && !stopping && pthread_cond_timedwait(&woken, &mu, &until) == 0)
     ;
+  bool ran = !stopping;
+  pthread_mutex_unlock(&mu);
+  return ran;
+}
+
+void sbx_faults_stop(void)
+{
+  pthread_mutex_lock(&mu);
+  stopping = true;
+  pthread_cond_broadcast(&woken);
+  pthread_mutex_unlock(&mu);
 }
 
 static double uniform(void)
@@ -80,8 +106,10 @@ int sbx_fault_for_call(void)
     fail = (int)f.error_status;
   }
   pthread_mutex_unlock(&mu);
-  /* a call held past the caller's patience, answered 504 when it may still be listening */
-  sleep_ms(held ? hold : latency);
+  /* a call held past the caller's patience, answered 504 when it may still be listening; a
+   * sandbox stopping meanwhile answers 503 at once, as a BLI going down would */
+  if (!sleep_ms(held ? hold : latency))
+    return 503;
   return held ? 504 : fail;
 }
 

@@ -57,6 +57,7 @@ int main(int argc, char **argv)
   }
   sbx_data_init(bg_cfg_str("BLIGATE_SANDBOX_SEED", SBX_DEFAULT_SEED));
   sbx_faults_init();
+  cfg.draining = sbx_faults_stop;
   struct bg_server *srv = bg_server_start(&cfg);
   if (!srv)
     return 1;

@@ -17,6 +17,8 @@ void sbx_data_init(const char *seed);
 /* faults.c: the fault settings (environment at start, PUT /_sandbox/faults later) and the call
  * counters. */
 void sbx_faults_init(void);
+/* The sandbox is stopping: calls waiting out a latency or a hold answer at once. */
+void sbx_faults_stop(void);
 /* What to do with this call: 0 = answer normally; else the HTTP status to fail with. Sleeps
  * for the configured latency (or the timeout's hold) first. */
 int sbx_fault_for_call(void);

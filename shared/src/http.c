@@ -1044,6 +1044,8 @@ void bg_server_wait(struct bg_server *s)
    * one closed under a request it has just sent; so are the connections still waiting in the
    * socket's queue (accept_backlog). Then what is in flight finishes (at most 10 s in all). */
   atomic_store(&s->draining, true);
+  if (s->cfg.draining)
+    s->cfg.draining();
   MHD_socket listener = MHD_quiesce_daemon(s->d);
   if (listener != MHD_INVALID_SOCKET) {
     accept_backlog(s, listener);

@@ -248,6 +248,29 @@ def test_faults_from_the_environment_and_the_seed(stack, tmp_path):
         p.wait(timeout=30)
 
 
+def test_a_stopping_sandbox_answers_the_calls_it_holds(stack, tmp_path):
+    """Calls waiting out a latency (up to ten minutes) are answered 503 when the sandbox is
+    stopped, which then exits: it used to wait for them and ignore the stop."""
+    import concurrent.futures
+    p, base = _sandbox(tmp_path, BLIGATE_SANDBOX_LATENCY_MS="600000")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            held = ex.submit(requests.post, base + "/bli/v1/queries", json={"national_id": "A123456789", "item": "C0101"},
+                             timeout=120)
+            deadline = time.monotonic() + 30
+            while requests.get(base + "/_sandbox/stats", timeout=10).json()["calls"] < 1:
+                assert time.monotonic() < deadline and not held.done(), "the call did not arrive"
+                time.sleep(0.05)
+            p.terminate()
+            r = held.result(timeout=60)
+        assert r.status_code == 503 and r.json()["code"] == "sandbox-fault", r.text
+        assert p.wait(timeout=60) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 @pytest.mark.parametrize("env,named", [
     ({"BLIGATE_SANDBOX_ERROR_STATUS": "501"}, "BLIGATE_SANDBOX_ERROR_STATUS"),
     ({"BLIGATE_SANDBOX_ERROR_RATE": "1.5"}, "BLIGATE_SANDBOX_ERROR_RATE"),

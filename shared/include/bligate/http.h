@@ -147,6 +147,9 @@ struct bg_server_cfg {
   /* TLS served by this process (tls.h; only the BLI sandbox): certificate and key files, and a
    * client CA file that makes a verified client certificate mandatory (403 otherwise). */
   const char *tls_cert_file, *tls_key_file, *tls_client_ca_file;
+  /* Called once when SIGINT/SIGTERM starts the drain: a handler that may wait long on purpose
+   * (the BLI sandbox's simulated latency) is told to answer now. */
+  void (*draining)(void);
 };
 
 struct bg_server;
