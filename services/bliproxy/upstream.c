@@ -11,6 +11,7 @@
 #include "bligate/config.h"
 #include "bligate/httpc.h"
 #include "bligate/log.h"
+#include "bligate/twid.h"
 #include "bligate/util.h"
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -281,11 +282,19 @@ enum prx_up_result prx_upstream_query(const char *request_id, const char *nation
       json_t *rec = json_object_get(doc, "record");
       const char *code = json_string_value(json_object_get(doc, "code"));
       const char *got = json_string_value(json_object_get(doc, "item"));
-      if (st == 200 && json_is_object(rec) && got && !strcmp(got, item)) {
+      /* the answer must be about whom and what was asked: an answer about someone else (BLI
+       * mixing up its replies) would be sealed and shown as this person's */
+      const char *whom = json_string_value(json_object_get(doc, "national_id_masked"));
+      char masked[16] = "";
+      bg_twid_mask(national_id, masked);
+      if (st == 200 && json_is_object(rec) && got && !strcmp(got, item) && whom && !strcmp(whom, masked)) {
         *record = json_incref(rec);
         res = PRX_UP_OK;
       } else if (st == 404 && code && !strcmp(code, "no-record")) {
         res = PRX_UP_NO_RECORD;
+      } else if (st == 200 && json_is_object(rec) && got && !strcmp(got, item)) {
+        bg_log(BG_LOG_ERROR, request_id, "BLI's answer names another person than the one asked about; not used");
+        res = PRX_UP_BAD;
       } else {
         bg_log(BG_LOG_ERROR, request_id, "BLI answered %ld with a body of an unexpected shape", st);
         res = PRX_UP_BAD;

@@ -371,7 +371,8 @@ def test_no_database_connection_is_held_across_the_bli_call(login, bases, stack,
 class FakeBli:
     """A plain-HTTP stand-in for BLI on a port of its own, answering as `mode` says: "redirect"
     (302 to a path of its own, which counts if anyone follows), "big" (a well-formed answer of
-    4 KiB), "hold" (a well-formed answer once `release` is set). Every request is counted."""
+    4 KiB), "hold" (a well-formed answer once `release` is set), "other" (a well-formed answer
+    about another person). Every request is counted."""
 
     def __init__(self, mode):
         import http.server
@@ -381,7 +382,7 @@ class FakeBli:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 fake.hits.append(self.path)
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))["national_id"]
                 if fake.mode == "redirect" and self.path != "/elsewhere":
                     self.send_response(302)
                     self.send_header("Location", f"http://127.0.0.1:{fake.port}/elsewhere")
@@ -391,7 +392,9 @@ class FakeBli:
                 if fake.mode == "hold":
                     fake.release.wait(30)
                 record = {"periods": [], "note": "x" * (4096 if fake.mode == "big" else 10)}
-                body = json.dumps({"item": "C0101", "record": record}).encode()
+                # "other": an answer about someone else (BLI mixing up its replies)
+                whom = "Z199****999" if fake.mode == "other" else asked[:3] + "****" + asked[-3:]
+                body = json.dumps({"item": "C0101", "national_id_masked": whom, "record": record}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -467,3 +470,14 @@ def test_calls_beyond_the_cap_are_refused_without_calling(login, bases, stack, t
         assert r.status_code == 201, r.text
         assert r.json()["data"]["note"] == "x" * 10
     assert uses(stack, second["id"]) == ["0"]
+
+
+def test_an_answer_about_someone_else_is_not_used(login, bases, stack, tmp_path):
+    req, nid = approved(login, bases, max_uses=1)
+    q1 = login("querier1")
+    with proxy_to_fake(stack, tmp_path, "other") as (base, fake):
+        body = problem(ask(base, q1, req["id"], nid), 502, "upstream-bad-response")
+        assert len(fake.hits) == 1 and "given back" in body["detail"]
+    assert uses(stack, req["id"]) == ["0"]
+    assert sql(stack, f"SELECT state, sealed IS NULL FROM bliproxy.queries WHERE request_id = '{req['id']}'") == [
+        "failed|t"]
