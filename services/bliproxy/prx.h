@@ -19,7 +19,6 @@ struct prx_ctx {
   const char *accounts_url, *workflow_url, *audit_url;
   struct bg_keyring keys;  /* result encryption (BLIGATE_RESULT_KEY_FILE) */
   long retention_days;     /* BLIGATE_RETENTION_DAYS, default 5 years */
-  int audit_timeout_ms;    /* how long a query waits for the audit log */
 };
 
 extern struct prx_ctx prx;
