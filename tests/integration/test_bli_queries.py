@@ -382,17 +382,23 @@ def test_purge_destroys_expired_results_and_logs_it(login, bases, stack, client)
     assert got["id"] not in pc.call("POST", "/internal/results/purge", json={})["record_ids"]
 
 
-def _form3_queried(login, bases, demo):
-    """A Form 3 application queried for: (the applicant's client, the application, the query)."""
+def _form3_approved(login, bases, demo):
+    """A Form 3 application of district1 for one subject and C0101, reviewed, its linked
+    request approved: (the application, the request's id, the national ID)."""
     from test_workflow_external import endorse, form3, review
-    d1 = login("district1")
     nid = new_national_id()
-    app = d1.call("POST", "/v1/external-applications", status=201,
-                  json=form3(demo, bases["PUBLIC-ASSISTANCE"], [subject(["C0101"], nid)]))
+    app = login("district1").call("POST", "/v1/external-applications", status=201,
+                                  json=form3(demo, bases["PUBLIC-ASSISTANCE"], [subject(["C0101"], nid)]))
     assert endorse(login("district1head"), app["id"]).status_code == 200
     acc = review(login("reviewer1"), app["id"], querier_id=demo["querier1"]["account_id"], opinion="協助查詢").json()
     rid = acc["query_request"]["id"]
     login("supervisor1").call("POST", f"/v1/query-requests/{rid}/decision", json={"decision": "approve"})
+    return app, rid, nid
+
+
+def _form3_queried(login, bases, demo):
+    """A Form 3 application queried for: (the applicant's client, the application, the query)."""
+    app, rid, nid = _form3_approved(login, bases, demo)
     got = query(login("querier1"), rid, nid).json()
     return login("district1"), app, got
 
@@ -475,15 +481,8 @@ def test_purge_needs_its_scope(stack, client):
 
 
 def test_form3_results_come_with_the_data(login, bases, demo):
-    from test_workflow_external import endorse, form3, review
-    d1, sup = login("district1"), login("supervisor1")
-    nid = new_national_id()
-    app = d1.call("POST", "/v1/external-applications", status=201,
-                  json=form3(demo, bases["PUBLIC-ASSISTANCE"], [subject(["C0101"], nid)]))
-    assert endorse(login("district1head"), app["id"]).status_code == 200
-    acc = review(login("reviewer1"), app["id"], querier_id=demo["querier1"]["account_id"], opinion="協助查詢").json()
-    rid = acc["query_request"]["id"]
-    sup.call("POST", f"/v1/query-requests/{rid}/decision", json={"decision": "approve"})
+    app, rid, nid = _form3_approved(login, bases, demo)
+    d1 = login("district1")
     before = d1.call("GET", f"/v1/external-applications/{app['id']}/results")
     assert before["results"] == [] and before["done"] == 0
     got = query(login("querier1"), rid, nid).json()
