@@ -10,6 +10,7 @@
 #include "bligate/json.h"
 #include "bligate/log.h"
 #include "bligate/util.h"
+#include "canon.h"
 #include "ov.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -95,30 +96,34 @@ static bool can_see(const struct bg_request *r, PGresult *in)
          is_auditor(in, r->token.sub) || using_supervisor(r, in) || auditing_supervisor(r, in);
 }
 
-/* The record as Form 4 reads: NULL on a database failure. */
-static json_t *inspection_json(struct bg_dbc *c, PGresult *in, int row)
+/* The record as Form 4 reads, with its cases or (with_cases false: a list's row) without them —
+ * the cases name citizens, so they go out only where the read is recorded (the record's GET) or
+ * to the one who just took a step, in its reply, after the step's own event. NULL on a database
+ * failure. */
+static json_t *inspection_json(struct bg_dbc *c, PGresult *in, int row, bool with_cases)
 {
   const char *id = PQgetvalue(in, row, OV_IN_ID);
   const char *p[] = {id};
   PGresult *cases = bg_dbc_exec(c, "ov_cases", 1, p, NULL);
   PGresult *signs = cases ? bg_dbc_exec(c, "ov_signoffs", 1, p, NULL) : NULL;
-  PGresult *cas = signs ? bg_dbc_exec(c, "ov_ca_by_inspection", 1, p, NULL) : NULL;
+  PGresult *cas = signs && with_cases ? bg_dbc_exec(c, "ov_ca_by_inspection", 1, p, NULL) : NULL;
   json_t *out = NULL;
-  if (!cas)
+  if (!signs || (with_cases && !cas))
     goto done;
   time_t now = bg_now(), due = 0;
   bg_time_parse(PQgetvalue(in, row, OV_IN_DUE), &due);
-  json_t *case_list = json_array();
+  json_t *case_list = with_cases ? json_array() : NULL;
   bool unanswered = false;
   for (int i = 0; i < PQntuples(cases); i++) {
+    unanswered = unanswered || PQgetisnull(cases, i, OV_CASE_RESPONDED);
+    if (!with_cases)
+      continue;
     json_t *response = json_null(), *finding = json_null(), *ca = json_null();
     if (!PQgetisnull(cases, i, OV_CASE_RESPONDED)) {
       response = json_pack("{s:o, s:s, s:s, s:b}", "case_reference", aud_ov_col(cases, i, OV_CASE_REF), "explanation",
                            PQgetvalue(cases, i, OV_CASE_EXPLANATION), "responded_at",
                            PQgetvalue(cases, i, OV_CASE_RESPONDED), "late",
                            PQgetvalue(cases, i, OV_CASE_LATE)[0] == 't');
-    } else {
-      unanswered = true;
     }
     if (!PQgetisnull(cases, i, OV_CASE_FINDING))
       finding = json_pack("{s:s, s:o, s:s, s:s}", "result", PQgetvalue(cases, i, OV_CASE_FINDING), "note",
@@ -160,7 +165,7 @@ static json_t *inspection_json(struct bg_dbc *c, PGresult *in, int row)
                                   PQgetvalue(in, row, OV_IN_OPINION_BY), "at", PQgetvalue(in, row, OV_IN_OPINION_AT));
   out = json_pack(
     "{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:o, s:o, s:o, s:o, s:s, s:b, s:{s:I, s:I, s:I, s:s, s:I, s:s, s:s},"
-    " s:I, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:s}",
+    " s:I, s:o, s:o, s:o, s:o, s:s, s:s, s:s}",
     "id", id, "inspection_no", PQgetvalue(in, row, OV_IN_NO), "form", "F4", "state", PQgetvalue(in, row, OV_IN_STATE),
     "period", "from", PQgetvalue(in, row, OV_IN_FROM), "to", PQgetvalue(in, row, OV_IN_TO), "audit_date",
     PQgetvalue(in, row, OV_IN_DATE), "querier", aud_ov_col_json(in, row, OV_IN_QUERIER), "using_unit",
@@ -169,10 +174,14 @@ static json_t *inspection_json(struct bg_dbc *c, PGresult *in, int row)
     "requested", aud_ov_col_int(in, row, OV_IN_SAMPLE), "drawn", (json_int_t)PQntuples(cases), "population",
     aud_ov_col_int(in, row, OV_IN_POPULATION), "seed", PQgetvalue(in, row, OV_IN_SEED), "tree_size",
     aud_ov_col_int(in, row, OV_IN_SIZE), "root_hash", PQgetvalue(in, row, OV_IN_ROOT), "method",
-    "sha256(seed \":\" event_id), smallest first", "case_count", (json_int_t)PQntuples(cases), "cases", case_list,
+    "sha256(seed \":\" event_id), smallest first", "case_count", (json_int_t)PQntuples(cases),
     "opinion", opinion, "signatures", sig, "signatures_missing", missing, "director_review",
     aud_ov_col_json(in, row, OV_IN_DIRECTOR), "created_by", PQgetvalue(in, row, OV_IN_CREATED_BY), "created_at",
     PQgetvalue(in, row, OV_IN_CREATED), "updated_at", PQgetvalue(in, row, OV_IN_UPDATED));
+  if (out && with_cases)
+    json_object_set_new(out, "cases", case_list);
+  else
+    json_decref(case_list);
 done:
   PQclear(cases);
   PQclear(signs);
@@ -185,7 +194,7 @@ static void reply_inspection(struct bg_request *r, struct bg_dbc *c, const char 
 {
   const char *p[] = {id};
   PGresult *in = bg_dbc_exec(c, "ov_in_get", 1, p, NULL);
-  json_t *j = in && PQntuples(in) == 1 ? inspection_json(c, in, 0) : NULL;
+  json_t *j = in && PQntuples(in) == 1 ? inspection_json(c, in, 0, true) : NULL;
   if (!j) {
     bg_db_failed(r, c);
   } else {
@@ -513,7 +522,10 @@ done:
 
 /* ---- read ---- */
 
-static json_t *list_row(PGresult *res, int row, void *arg) { return inspection_json(arg, res, row); }
+/* A list's rows carry no cases: a page of records, each naming the citizens of its sample, would
+ * hand out many records' cases in one read that no single record's event describes. The record's
+ * own GET has them, recorded. */
+static json_t *list_row(PGresult *res, int row, void *arg) { return inspection_json(arg, res, row, false); }
 
 void aud_h_inspections_list(struct bg_request *r)
 {
@@ -563,21 +575,49 @@ static PGresult *fetch(struct bg_request *r, struct bg_dbc *c, bool lock)
   return aud_ov_fetch(r, c, "ov_in_get", "ov_in_lock", lock, can_see, "inspection");
 }
 
+/* Form 4's cases name citizens (each sampled query's subject mask, registration and purpose):
+ * every read of the record is on the log before the answer, as the quarterly review's is, naming
+ * the SHA-256 of the record's canonical form as handed out; without the event there is no
+ * record (503). The read is recorded after the connection is given back, so a reader never
+ * holds one connection while the append waits for another. A refused read hands out nothing and
+ * is not recorded. */
 void aud_h_inspections_get(struct bg_request *r)
 {
   struct bg_dbc *c = bg_db_for(r, aud.db);
   if (!c)
     return;
   PGresult *in = fetch(r, c, false);
-  if (in) {
-    json_t *j = inspection_json(c, in, 0);
-    if (j)
-      bg_reply_json(r, 200, j);
-    else
-      bg_db_failed(r, c);
-  }
+  json_t *j = in ? inspection_json(c, in, 0, true) : NULL;
+  if (in && !j)
+    bg_db_failed(r, c);
   PQclear(in);
   bg_db_release(c);
+  if (!j)
+    return;
+  size_t clen;
+  const char *why = NULL;
+  char *canon = aud_canon(j, &clen, &why), sha[65];
+  if (!canon) {
+    bg_log(BG_LOG_ERROR, r->request_id, "inspection record has no canonical form: %s", why ? why : "?");
+    bg_reply_problem(r, BG_P_INTERNAL, NULL);
+    json_decref(j);
+    return;
+  }
+  bg_sha256_hex(canon, clen, sha);
+  free(canon);
+  json_t *ev = bg_event_new(r, "audit.inspection.read", "inspection", json_string_value(json_object_get(j, "id")),
+                            "success");
+  json_t *d = json_object_get(ev, "details");
+  json_object_set(d, "inspection_no", json_object_get(j, "inspection_no"));
+  json_object_set(d, "state", json_object_get(j, "state"));
+  json_object_set(d, "case_count", json_object_get(j, "case_count"));
+  json_object_set_new(d, "record_sha256", json_string(sha));
+  if (!aud_append_own(ev, r->request_id)) {
+    bg_reply_problem(r, BG_P_DB_UNAVAILABLE, "the read could not be recorded on the log, so it is refused");
+    json_decref(j);
+    return;
+  }
+  bg_reply_json(r, 200, j);
 }
 
 /* A refusal inside a step's transaction. */

@@ -8,6 +8,7 @@ and closed. Every role that may not act is refused, and every step is on the log
 
 import datetime
 import hashlib
+import json
 import re
 import uuid
 
@@ -255,9 +256,11 @@ def test_form4_from_creation_to_the_directors_review_with_a_corrective_action(
     assert ins["state"] == "closed" and ins["director_review"]["name"] == "director"
     assert ins["director_review"]["title"] == "局長" and ins["director_review"]["comment"] == "准予備查"
     problem(login("director").post(url + "/director-review", json={}), 409, "inspection-state-invalid")
-    # every step on the log, in order
+    # every step on the log, in order (the reads of the record are on it too, among them:
+    # test_every_read_of_an_inspection_is_on_the_log)
     types = [e["event"]["type"] for e in admin.call("GET", "/v1/audit/events",
                                                     params={"object_id": iid, "limit": 100})["items"]]
+    types = [t for t in types if t != "audit.inspection.read"]
     assert types == ["audit.inspection.created"] + ["audit.inspection.responded"] * 2 + [
         "audit.inspection.findings_recorded"] * 2 + ["audit.inspection.signed_off"] * 4 + ["audit.inspection.reviewed"]
     ca_types = [e["event"]["type"] for e in admin.call("GET", "/v1/audit/events",
@@ -297,6 +300,73 @@ def test_form4_from_creation_to_the_directors_review_with_a_corrective_action(
     ca_types = [e["event"]["type"] for e in pa.call("GET", "/v1/audit/events",
                                                     params={"object_id": ca["id"]})["items"]]
     assert ca_types[-2:] == ["audit.corrective_action.reported", "audit.corrective_action.closed"]
+
+
+def canonical_sha256(doc):
+    """SHA-256 of a document's canonical JSON, the form events take (docs/audit-log.md)."""
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+
+
+def test_every_read_of_an_inspection_is_on_the_log(login, demo, units, feed, stack, person_in, admin):
+    """Form 4's cases name citizens (each sampled query's subject mask, registration and
+    purpose): every read of the record is an access to oversight material, on the log before
+    the answer, one event by its reader naming the record, its case count and the SHA-256 of
+    exactly what was handed out. The list carries no cases (the record's own GET does), so it
+    hands none out. A refused read (who may not see the record, an unknown record, an account
+    that has left) hands out nothing and records nothing."""
+    who = person_in(units["SA-WEL"])
+    seed_queries(feed, stack, who["id"], units["SA-WEL"], n=3)
+    it = login("itstaff1")
+    ins = it.call("POST", "/v1/audit/inspections", status=201, json=body(demo, units, who["id"], sample_size=2))
+    iid, url = ins["id"], "/v1/audit/inspections/" + ins["id"]
+    assert ins["case_count"] == 2 and all(c["subject_masked"] and c["purpose"] for c in ins["cases"])
+    gone = person_in(units["IT"], roles=("it_staff",))  # an overseer who leaves before the end
+
+    def reads():
+        events = [e["event"] for e in admin.call("GET", "/v1/audit/events",
+                                                 params={"object_id": iid, "limit": 100})["items"]]
+        assert [e["type"] for e in events if e["type"] != "audit.inspection.read"] == ["audit.inspection.created"]
+        return [e for e in events if e["type"] == "audit.inspection.read"]
+
+    readers = [(who["c"], who["id"]), (it, demo["itstaff1"]["account_id"]),
+               (login("ethics1"), demo["ethics1"]["account_id"]),
+               (login("supervisor1"), demo["supervisor1"]["account_id"]),
+               (login("permhead"), demo["permhead"]["account_id"]), (login("director"), demo["director"]["account_id"]),
+               (admin, demo["permadmin"]["account_id"]), (gone["c"], gone["id"]),
+               (it, demo["itstaff1"]["account_id"])]  # a second read is a second event
+    digests = []
+    for k, (c, _) in enumerate(readers):
+        got = c.call("GET", url)
+        assert [x["event_id"] for x in got["cases"]] == [x["event_id"] for x in ins["cases"]]
+        assert [x["subject_masked"] for x in got["cases"]] == [x["subject_masked"] for x in ins["cases"]]
+        digests.append(canonical_sha256(got))
+        # on the log by the time the answer arrives
+        assert len(reads()) == k + 1
+
+    # the list names the records, not the citizens in their cases: nothing to record
+    for c in (admin, who["c"], it):
+        listed = [i for i in c.items("/v1/audit/inspections", params={"querier_id": who["id"]}) if i["id"] == iid]
+        assert len(listed) == 1 and "cases" not in listed[0]
+        assert listed[0]["case_count"] == 2 and listed[0]["inspection_no"] == ins["inspection_no"]
+
+    # refused reads hand out nothing, so they are not reads of the record
+    for name in ("querier2", "supervisor2", "reviewer1", "district1"):
+        problem(login(name).get(url), 404, "not-found")
+    unknown = str(uuid.uuid4())
+    problem(admin.get("/v1/audit/inspections/" + unknown), 404, "not-found")
+    assert admin.call("GET", "/v1/audit/events", params={"object_id": unknown})["items"] == []
+    admin.call("POST", f"/v1/accounts/{gone['id']}/deactivate", json={"reason": "離職"})
+    r = gone["c"].get(url)
+    assert r.status_code in (401, 403), r.text
+
+    got = reads()
+    assert [e["actor"]["account_id"] for e in got] == [a for _, a in readers]
+    for e, digest in zip(got, digests):
+        assert e["source"] == "audit" and e["outcome"] == "success"
+        assert e["object"] == {"kind": "inspection", "id": iid}
+        assert e["details"]["inspection_no"] == ins["inspection_no"] and e["details"]["state"] == "open"
+        assert e["details"]["case_count"] == 2 and e["details"]["record_sha256"] == digest
 
 
 def one_case_found(it, demo, units, feed, stack, who, finding):
