@@ -26,7 +26,14 @@ bool prx_check_access(struct bg_request *r, const char *item)
      * belongs to now (a change of unit leaves the session, and its token, running) */
     bg_token_set_authz(&r->token, json_object_get(s, "roles"), json_string_value(json_object_get(s, "unit_id")));
     const char *g = json_string_value(json_object_get(json_object_get(s, "grant"), "status"));
-    if (!g) {
+    if (!r->token.unit[0]) {
+      bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "accounts did not say which unit the querier is in");
+      ok = false;
+    } else if (!bg_token_has_role(&r->token, "querier")) {
+      /* a grant outlasting the role (an approval racing its removal) gives no query */
+      bg_reply_problem(r, BG_P_NOT_A_QUERIER, NULL);
+      ok = false;
+    } else if (!g) {
       bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "accounts did not say whether the grant is effective");
       ok = false;
     } else if (!strcmp(g, "suspended")) {
@@ -62,7 +69,7 @@ bool prx_check_session(struct bg_request *r, char *name, size_t name_len)
 static void refuse_as(struct bg_request *r, long st, const json_t *reply, const char *what)
 {
   static const enum bg_problem passed_on[] = {BG_P_NOT_FOUND, BG_P_REQUEST_NOT_APPROVED, BG_P_REQUEST_EXPIRED,
-                                              BG_P_USES_EXHAUSTED, BG_P_NOT_REQUEST_QUERIER,
+                                              BG_P_USES_EXHAUSTED, BG_P_NOT_REQUEST_QUERIER, BG_P_REQUEST_OTHER_UNIT,
                                               BG_P_SUBJECT_NOT_ON_REQUEST, BG_P_ITEM_NOT_ON_REQUEST};
   enum bg_problem p;
   const char *code = json_string_value(json_object_get(reply, "code"));
@@ -110,8 +117,9 @@ bool prx_consume(struct bg_request *r, const char *request_id, const char *subje
    * its side), the use it may have taken all the same is owed back under that id. */
   char cid[BG_UUID_LEN];
   bg_uuid_v4(cid);
-  json_t *body = json_pack("{s:s, s:s?, s:s?, s:s, s:s}", "querier_id", r->token.sub, "subject_id", subject_id,
-                           "national_id", national_id, "item", item, "consumption_id", cid);
+  json_t *body = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s}", "querier_id", r->token.sub, "querier_unit_id",
+                           r->token.unit, "subject_id", subject_id, "national_id", national_id, "item", item,
+                           "consumption_id", cid);
   json_t *reply = NULL;
   long st = bg_svc_call(prx.svc, "POST", url, body, r->request_id, &reply);
   json_decref(body);

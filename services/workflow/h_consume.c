@@ -13,7 +13,7 @@
 #include <string.h>
 
 struct consume_body {
-  const char *querier_id, *subject_id, *national_id, *item, *consumption_id;
+  const char *querier_id, *querier_unit_id, *subject_id, *national_id, *item, *consumption_id;
 };
 
 static json_t *subject_event(PGresult *s, int hmac_col, int mask_col)
@@ -72,12 +72,17 @@ static PGresult *consume_check(struct bg_dbc *c, const char *id, const char *now
 /* The refusals, in this order, each with its own code; BG_P__COUNT when none applies. Whose
  * request it is comes first: anything later (its state, its subjects and items, its uses) is the
  * request's querier's to learn, not another querier's who holds its id. */
-static enum bg_problem consume_refusal(PGresult *q, const char *querier_id)
+static enum bg_problem consume_refusal(PGresult *q, const struct consume_body *b)
 {
   if (PQntuples(q) == 0)
     return BG_P_NOT_FOUND;
-  if (strcmp(PQgetvalue(q, 0, QR_QUERIER), querier_id) != 0)
+  if (strcmp(PQgetvalue(q, 0, QR_QUERIER), b->querier_id) != 0)
     return BG_P_NOT_REQUEST_QUERIER;
+  /* rule 5: a request is for its unit's business, approved by that unit's supervisor; a querier
+   * who has moved to another unit no longer does it (a request's unit never changes, so round
+   * trip 2 need not look again) */
+  if (strcmp(PQgetvalue(q, 0, QR_UNIT), b->querier_unit_id) != 0)
+    return BG_P_REQUEST_OTHER_UNIT;
   const char *state = PQgetvalue(q, 0, QR_STATE);
   if (!strcmp(state, "expired"))
     return BG_P_REQUEST_EXPIRED;
@@ -111,6 +116,8 @@ void wf_h_consume(struct bg_request *r)
 {
   static const struct bg_field spec[] = {
     BG_FIELD("querier_id", BG_F_UUID, true, struct consume_body, querier_id),
+    /* the querier's unit now, as accounts told the proxy with the session and the grant */
+    BG_FIELD("querier_unit_id", BG_F_UUID, true, struct consume_body, querier_unit_id),
     BG_FIELD("subject_id", BG_F_UUID, false, struct consume_body, subject_id),
     BG_FIELD("national_id", BG_F_NATIONAL_ID, false, struct consume_body, national_id),
     BG_FIELD("item", BG_F_STRING, true, struct consume_body, item, .min = 1, .max = 16),
@@ -147,7 +154,7 @@ void wf_h_consume(struct bg_request *r)
   char *nid = NULL, *evtext = NULL;
   if (!(q = consume_check(c, id, now_s, &b, hmac)))
     goto failed;
-  enum bg_problem refuse = consume_refusal(q, b.querier_id);
+  enum bg_problem refuse = consume_refusal(q, &b);
   if (refuse != BG_P__COUNT) {
     reply_refusal(r, refuse, q);
     goto done;
@@ -198,7 +205,7 @@ void wf_h_consume(struct bg_request *r)
     PQclear(q);
     if (!(q = consume_check(c, id, now_s, &b, hmac)))
       goto failed;
-    refuse = consume_refusal(q, b.querier_id);
+    refuse = consume_refusal(q, &b);
     reply_refusal(r, refuse == BG_P__COUNT ? BG_P_USES_EXHAUSTED : refuse, q);
     goto done;
   }

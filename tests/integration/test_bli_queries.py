@@ -261,10 +261,11 @@ def test_deactivated_account_and_suspended_grant(login, admin, bases, stack, per
     with NoUpstreamCall(stack):
         problem(query(a["c"], req_a["id"], nid_a), 403, "grant-suspended")
     # so does the end of being a querier: the role goes, the grants with it, before any new login
+    # (and without the role no grant would do)
     done = admin.call("PATCH", f"/v1/accounts/{b['id']}", json={"roles": []})
     assert done["roles"] == []
     with NoUpstreamCall(stack):
-        problem(query(b["c"], req_b["id"], nid_b), 403, "grant-suspended")
+        problem(query(b["c"], req_b["id"], nid_b), 403, "not-a-querier")
     g = admin.call("GET", f"/v1/accounts/{b['id']}/grants")["items"]
     assert [(x["item"], x["status"], x["suspension_reason"]) for x in g] == [("C0101", "suspended", "querier-role-removed")]
     # a grant effective from tomorrow does not allow a query today (checked before the request)
@@ -287,20 +288,59 @@ def test_deactivated_account_and_suspended_grant(login, admin, bases, stack, per
         problem(r, r.status_code, "session-ended" if r.status_code == 401 else "account-inactive")
 
 
+def _moved_to_sa_dis(login, admin, who, units, items=("C0101",)):
+    """who moves from SA-WEL to SA-DIS (every grant suspended) and SA-DIS confirms the items for
+    the new duties: a change of duties decided by its supervisor, the administrator and the
+    head; the same session all along."""
+    admin.call("PATCH", f"/v1/accounts/{who['id']}", json={"unit_id": units["SA-DIS"]})
+    app = who["c"].call("POST", "/v1/permission-applications", status=201, json={
+        "type": "change_of_duties", "items": list(items), "reason": "辦理社會救助業務", "acknowledgements": ACK})
+    url = f"/v1/permission-applications/{app['id']}/decisions"
+    login("supervisor2").call("POST", url, json={"decision": "approve"})
+    admin.call("POST", url, json={"decision": "approve"})
+    login("permhead").call("POST", url, json={"decision": "approve", "effective_date": today()})
+
+
 def test_the_event_names_the_unit_of_today(login, admin, bases, person_in, units):
     """After a change of unit the session goes on, its token naming the old unit: the query's
     event names the unit the querier belongs to when the query runs, as accounts says."""
     who = person_in(units["SA-WEL"])
     grant(login, admin, who, ["C0101"], "supervisor1")
-    admin.call("PATCH", f"/v1/accounts/{who['id']}", json={"unit_id": units["SA-DIS"]})
-    # granted again in the new unit, through its own chain; the same session all along
-    grant(login, admin, who, ["C0101"], "supervisor2")
+    _moved_to_sa_dis(login, admin, who, units)
     req, nid = _own_registration(login, bases, who, decider="supervisor2")
     got = query(who["c"], req["id"], nid)
     assert got.status_code == 201, got.text
     [line] = [x for x in log_events(login, object_id=got.json()["id"]) if x["event"]["type"] == "bli_query.executed"]
     assert line["event"]["actor"]["unit_id"] == units["SA-DIS"]
     assert line["event"]["actor"]["account_id"] == who["id"]
+
+
+def test_a_request_of_the_unit_left_behind_is_not_used(login, admin, bases, stack, person_in, units):
+    """Rule 5: a registration is for its unit's business, approved by that unit's supervisor.
+    A querier who moved (the new unit confirming the items for the new duties) no longer
+    queries under the old unit's registrations; under the new unit's they do."""
+    who = person_in(units["SA-WEL"])
+    grant(login, admin, who, ["C0101"], "supervisor1")
+    old, nid = _own_registration(login, bases, who)
+    _moved_to_sa_dis(login, admin, who, units)
+    with NoUpstreamCall(stack):
+        problem(query(who["c"], old["id"], nid), 403, "request-of-another-unit")
+    new, nid2 = _own_registration(login, bases, who, decider="supervisor2")
+    assert query(who["c"], new["id"], nid2).status_code == 201
+    # nothing was taken of the old registration
+    assert sql(stack, f"SELECT used FROM workflow.query_request_uses WHERE request_id = '{old['id']}'") == ["0"]
+
+
+def test_a_grant_outlasting_the_querier_role_gives_no_query(login, admin, bases, stack, person_in, units):
+    """The role goes and the grants are suspended with it; should a grant be active again all
+    the same (an approval racing the removal), there is still no query without the role."""
+    who = person_in(units["SA-WEL"])
+    grant(login, admin, who, ["C0101"], "supervisor1")
+    req, nid = _own_registration(login, bases, who)
+    admin.call("PATCH", f"/v1/accounts/{who['id']}", json={"roles": []})
+    sql(stack, f"UPDATE accounts.grants SET suspended_at = NULL, suspension_reason = NULL WHERE account_id = '{who['id']}'")
+    with NoUpstreamCall(stack):
+        problem(query(who["c"], req["id"], nid), 403, "not-a-querier")
 
 
 def test_expired_registration(login, bases, stack, clock):

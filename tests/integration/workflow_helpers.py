@@ -47,6 +47,12 @@ def form2(basis, subjects, **kw):
     return body
 
 
+def querier_unit(stack, account_id):
+    """An account's unit now (a made-up one for an unknown account)."""
+    found = sql(stack, f"SELECT unit_id FROM accounts.accounts WHERE id = '{account_id}'")
+    return found[0] if found else "00000000-0000-4000-8000-000000000000"
+
+
 def secret(stack, name):
     with open(f"{stack['BLIGATE_SECRETS_DIR']}/{name}.client-secret") as f:
         return f.read().strip()
@@ -60,12 +66,17 @@ def proxy(stack, client):
         def __init__(self):
             self.c = client(stack["BLIGATE_WORKFLOW_URL"])
             self.tokens = client()
+            self.stack = stack
 
         def token(self, name="bliproxy"):
             return self.tokens.client_token(name, secret(stack, name))
 
-        def consume(self, request_id, querier_id, item, subject_id=None, national_id=None, token=None):
-            body = {"querier_id": querier_id, "item": item}
+        def consume(self, request_id, querier_id, item, subject_id=None, national_id=None, token=None,
+                    unit_id=None):
+            """unit_id: the querier's unit now (by default looked up as the proxy's accounts
+            check would tell it)."""
+            body = {"querier_id": querier_id, "querier_unit_id": unit_id or querier_unit(self.stack, querier_id),
+                    "item": item}
             if subject_id:
                 body["subject_id"] = subject_id
             if national_id:
@@ -141,13 +152,14 @@ def race_consume(proxy, stack, request_id, querier, nid, n, item="C0101"):
     """n callers take a use of (request, nid, item) at the same instant, each on its own
     connection with the proxy's token; every reply is checked against the contract."""
     token = proxy.token()
+    unit = querier_unit(stack, querier)
     barrier = threading.Barrier(n)
     url = f"{stack['BLIGATE_WORKFLOW_URL']}/internal/query-requests/{request_id}/consume"
 
     def take(_):
         with requests.Session() as s:
             barrier.wait()
-            return s.post(url, json={"querier_id": querier, "national_id": nid, "item": item},
+            return s.post(url, json={"querier_id": querier, "querier_unit_id": unit, "national_id": nid, "item": item},
                           headers={"Authorization": "Bearer " + token}, timeout=30)
     with concurrent.futures.ThreadPoolExecutor(n) as ex:
         results = list(ex.map(take, range(n)))
