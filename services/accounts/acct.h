@@ -109,6 +109,14 @@ struct bg_job;
 struct bg_job *acct_sessions_purge_start(void);
 void acct_sessions_purge_metrics(void *ctx, char **buf, size_t *len, size_t *cap);
 json_t *acct_application_json(PGresult *res, int row, bool show_id);
+/* The account moves to unit_id (PATCH, same transaction): a change of duties for that unit
+ * approved in advance and not used yet takes effect now, as its approval would have had the
+ * account been there — the grants become its items from its effective date, the others
+ * revoked, with the grants.changed event — and is used up. *duties is the account.updated
+ * event's change_of_duties ({grants: carried_over, application_id}), or NULL when there was no
+ * such application. False on a database failure. */
+bool acct_cod_carry_over(struct bg_request *r, struct bg_dbc *c, const char *account_id, const char *unit_id,
+                         const char *now_s, json_t **duties);
 /* Suspends every current grant (same transaction); the suspended items, or NULL on failure. */
 json_t *acct_suspend_grants(struct bg_dbc *c, const char *account_id, const char *reason, const char *now_s);
 

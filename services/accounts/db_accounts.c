@@ -186,9 +186,9 @@ const struct bg_db_stmt acct_stmts[] = {
                    " d.comment, d.effective_date::text, " TS("d.decided_at") " FROM permission_decisions d"
                    " WHERE d.application_id = $1 ORDER BY d.decided_at, d.round, d.step"},
   /* change of duties approved in advance for exactly the unit the account moves to */
-  {"cod_advance", "SELECT id FROM permission_applications WHERE applicant_id = $1 AND type = 'change_of_duties'"
-                  " AND state = 'approved' AND target_unit_id = $2 AND carried_over_at IS NULL"
-                  " ORDER BY closed_at DESC LIMIT 1 FOR UPDATE"},
+  {"cod_advance", "SELECT " PACOLS " FROM permission_applications p WHERE p.applicant_id = $1"
+                  " AND p.type = 'change_of_duties' AND p.state = 'approved' AND p.target_unit_id = $2"
+                  " AND p.carried_over_at IS NULL ORDER BY p.closed_at DESC LIMIT 1 FOR UPDATE"},
   {"cod_used", "UPDATE permission_applications SET carried_over_at = $2 WHERE id = $1"},
   /* grants */
   /* the proxy's check before a query: the session (SESS_* columns as session_check, up to
@@ -207,6 +207,12 @@ const struct bg_db_stmt acct_stmts[] = {
                 " DO UPDATE SET application_id = EXCLUDED.application_id, effective_date = EXCLUDED.effective_date,"
                 " granted_at = EXCLUDED.granted_at, suspended_at = NULL, suspension_reason = NULL"
                 " WHERE grants.suspended_at IS NOT NULL"},
+  /* a change of duties: the item's grant rests on this application from its date, whatever
+   * was held for the old duties (active, pending or suspended) */
+  {"grant_put", "INSERT INTO grants (id, account_id, item, application_id, effective_date, granted_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, item) WHERE revoked_at IS NULL"
+                " DO UPDATE SET application_id = EXCLUDED.application_id, effective_date = EXCLUDED.effective_date,"
+                " granted_at = EXCLUDED.granted_at, suspended_at = NULL, suspension_reason = NULL"},
   {"grants_revoke_except", "UPDATE grants SET revoked_at = $4, revocation_reason = $3 WHERE account_id = $1"
                            " AND revoked_at IS NULL AND NOT (item = ANY (ARRAY(SELECT json_array_elements_text($2::json))))"
                            " RETURNING item"},

@@ -282,40 +282,31 @@ void acct_h_accounts_patch(struct bg_request *r)
   }
   /* A change of duties (unit or title) suspends every grant until a change_of_duties
    * application is approved, unless one was approved in advance for exactly this unit
-   * (rule 2: apply before the change; forgetting to is harmless). */
+   * (rule 2: apply before the change; forgetting to is harmless): that one takes effect now,
+   * with its items and from its date. */
   json_t *duties = NULL, *role_removed = NULL;
   bool moved = strcmp(PQgetvalue(before, 0, 3), PQgetvalue(res, 0, 3)) != 0;
   bool retitled = strcmp(PQgetvalue(before, 0, 4), PQgetvalue(res, 0, 4)) != 0;
   if (moved || retitled) {
-    const char *pc[] = {id, PQgetvalue(res, 0, 3)};
-    PGresult *adv = bg_dbc_exec(c, "cod_advance", 2, pc, NULL);
-    if (!adv) {
+    if (!acct_cod_carry_over(r, c, id, PQgetvalue(res, 0, 3), now_s, &duties)) {
       bg_db_failed(r, c);
       goto done;
     }
-    if (PQntuples(adv) == 1) {
-      const char *pu[] = {PQgetvalue(adv, 0, 0), now_s};
-      duties = json_pack("{s:s, s:s}", "grants", "carried_over", "application_id", PQgetvalue(adv, 0, 0));
-      if (!bg_dbc_run(c, "cod_used", 2, pu, NULL)) {
-        PQclear(adv);
-        json_decref(duties);
-        bg_db_failed(r, c);
-        goto done;
-      }
-    } else {
+    if (!duties) {
       json_t *items = acct_suspend_grants(c, id, "change-of-duties", now_s);
       if (!items) {
-        PQclear(adv);
         bg_db_failed(r, c);
         goto done;
       }
       duties = json_pack("{s:s, s:o}", "grants", "suspended", "items", items);
     }
-    PQclear(adv);
   }
   /* No longer a querier: the grants are suspended with the role (rule 2: the items are for the
-   * querier's duties), and queries are refused at once, not only on the next login. */
-  if (has_role_json(PQgetvalue(before, 0, 5), "querier") && !has_role_json(PQgetvalue(res, 0, 5), "querier")) {
+   * querier's duties), and queries are refused at once, not only on the next login; so are the
+   * grants a change of duties gave an account without the role. */
+  bool carried = duties && !strcmp(json_string_value(json_object_get(duties, "grants")), "carried_over");
+  if ((carried || has_role_json(PQgetvalue(before, 0, 5), "querier")) &&
+      !has_role_json(PQgetvalue(res, 0, 5), "querier")) {
     json_t *items = acct_suspend_grants(c, id, "querier-role-removed", now_s);
     if (!items) {
       json_decref(duties);

@@ -386,37 +386,20 @@ static bool can_decide(struct bg_request *r, int step, bool applicant_is_supervi
   return step != 1 || applicant_is_supervisor || !strcmp(r->token.unit, app_unit);
 }
 
-/* Applies an approved application's items to the applicant's grants (same transaction). */
-static bool apply_grants(struct bg_request *r, struct bg_dbc *c, PGresult *app, const char *effective, json_t *ev)
+/* Makes the applicant's grants what an approved application (row 0 of app, PACOLS) says, from
+ * `effective`, in the caller's transaction; the grants.changed event's details get
+ * revoked_items, granted_items and effective_date. `new` adds its items (one held already keeps
+ * its date); `change_items` and `revoke` also end the grants they leave out; a change of duties
+ * makes the grants exactly its items, each from `effective` — the permission for the new
+ * duties starts on its date, whatever was held for the old ones. */
+static bool set_grants(struct bg_dbc *c, PGresult *app, const char *effective, const char *now_s, json_t *d)
 {
   const char *applicant = PQgetvalue(app, 0, PA_APPLICANT), *type = PQgetvalue(app, 0, PA_TYPE);
-  const char *items = PQgetvalue(app, 0, PA_ITEMS), *app_id = PQgetvalue(app, 0, PA_ID);
-  char now_s[BG_TIME_LEN];
-  bg_time_fmt(bg_now(), now_s);
-  json_t *d = json_object_get(ev, "details");
-  if (!strcmp(type, "change_of_duties")) {
-    const char *pa[] = {applicant};
-    PGresult *acc = bg_dbc_exec(c, "account_get", 1, pa, NULL);
-    bool moved = acc && PQntuples(acc) && !PQgetisnull(app, 0, PA_TARGET) &&
-                 !strcmp(PQgetvalue(acc, 0, 3), PQgetvalue(app, 0, PA_TARGET));
-    PQclear(acc);
-    if (!acc)
-      return false;
-    if (!moved) {
-      /* approved in advance: the grants carry over when the account moves to that unit */
-      json_object_set_new(d, "carry_over_to_unit_id", json_string(PQgetvalue(app, 0, PA_TARGET)));
-      return true;
-    }
-    const char *pu[] = {app_id, now_s};
-    if (!bg_dbc_run(c, "cod_used", 2, pu, NULL))
-      return false;
-  }
-  bool replace = strcmp(type, "new") != 0;
-  json_t *list = json_loads(items, 0, NULL);
-  if (!strcmp(type, "revoke")) {
-    json_decref(list);
+  const char *app_id = PQgetvalue(app, 0, PA_ID);
+  bool replace = strcmp(type, "new") != 0, duties = !strcmp(type, "change_of_duties");
+  json_t *list = strcmp(type, "revoke") != 0 ? json_loads(PQgetvalue(app, 0, PA_ITEMS), 0, NULL) : NULL;
+  if (!list)
     list = json_array();
-  }
   bool ok = true;
   if (replace) {
     char *keep = bg_json_dump(list);
@@ -437,12 +420,73 @@ static bool apply_grants(struct bg_request *r, struct bg_dbc *c, PGresult *app, 
     char gid[BG_UUID_LEN];
     bg_uuid_v4(gid);
     const char *pg[] = {gid, applicant, json_string_value(v), app_id, effective, now_s};
-    if (ok && !bg_dbc_run(c, "grant_add", 6, pg, NULL))
+    if (ok && !bg_dbc_run(c, duties ? "grant_put" : "grant_add", 6, pg, NULL))
       ok = false;
   }
   json_object_set_new(d, "granted_items", list);
   json_object_set_new(d, "effective_date", json_string(effective));
-  (void)r;
+  return ok;
+}
+
+/* Applies an approved application's items to the applicant's grants (same transaction). A
+ * change of duties for a unit the applicant is not in yet (approved in advance, rule 2) changes
+ * nothing now: it is applied at the move (acct_cod_carry_over). */
+static bool apply_grants(struct bg_dbc *c, PGresult *app, const char *effective, json_t *ev)
+{
+  const char *applicant = PQgetvalue(app, 0, PA_APPLICANT), *type = PQgetvalue(app, 0, PA_TYPE);
+  char now_s[BG_TIME_LEN];
+  bg_time_fmt(bg_now(), now_s);
+  json_t *d = json_object_get(ev, "details");
+  if (!strcmp(type, "change_of_duties")) {
+    const char *pa[] = {applicant};
+    PGresult *acc = bg_dbc_exec(c, "account_get", 1, pa, NULL);
+    bool moved = acc && PQntuples(acc) && !PQgetisnull(app, 0, PA_TARGET) &&
+                 !strcmp(PQgetvalue(acc, 0, 3), PQgetvalue(app, 0, PA_TARGET));
+    PQclear(acc);
+    if (!acc)
+      return false;
+    if (!moved) {
+      json_object_set_new(d, "carry_over_to_unit_id", json_string(PQgetvalue(app, 0, PA_TARGET)));
+      json_object_set_new(d, "effective_date", json_string(effective));
+      return true;
+    }
+    const char *pu[] = {PQgetvalue(app, 0, PA_ID), now_s};
+    if (!bg_dbc_run(c, "cod_used", 2, pu, NULL))
+      return false;
+  }
+  return set_grants(c, app, effective, now_s, d);
+}
+
+bool acct_cod_carry_over(struct bg_request *r, struct bg_dbc *c, const char *account_id, const char *unit_id,
+                         const char *now_s, json_t **duties)
+{
+  *duties = NULL;
+  const char *pc[] = {account_id, unit_id};
+  PGresult *app = bg_dbc_exec(c, "cod_advance", 2, pc, NULL);
+  if (!app)
+    return false;
+  if (PQntuples(app) == 0) {
+    PQclear(app);
+    return true;
+  }
+  const char *app_id = PQgetvalue(app, 0, PA_ID);
+  const char *pu[] = {app_id, now_s};
+  json_t *ev = bg_event_new(r, "grants.changed", "account", account_id, "success");
+  json_t *d = json_object_get(ev, "details");
+  json_object_set_new(d, "application_id", json_string(app_id));
+  json_object_set_new(d, "type", json_string("change_of_duties"));
+  json_object_set_new(d, "target_unit_id", json_string(unit_id));
+  bool ok = bg_dbc_run(c, "cod_used", 2, pu, NULL) && set_grants(c, app, PQgetvalue(app, 0, PA_EFFECTIVE), now_s, d);
+  if (ok)
+    *duties = json_pack("{s:s, s:s}", "grants", "carried_over", "application_id", app_id);
+  if (!ok || !bg_outbox_add(c, ev)) {
+    if (!ok)
+      json_decref(ev);
+    json_decref(*duties);
+    *duties = NULL;
+    ok = false;
+  }
+  PQclear(app);
   return ok;
 }
 
@@ -585,7 +629,7 @@ void acct_h_apps_decide(struct bg_request *r)
     json_t *gev = bg_event_new(r, "grants.changed", "account", applicant, "success");
     json_object_set_new(json_object_get(gev, "details"), "application_id", json_string(id));
     json_object_set_new(json_object_get(gev, "details"), "type", json_string(PQgetvalue(app, 0, PA_TYPE)));
-    if (!apply_grants(r, c, upd, eff, gev)) {
+    if (!apply_grants(c, upd, eff, gev)) {
       json_decref(gev);
       json_decref(ev);
       bg_db_failed(r, c);

@@ -4,6 +4,8 @@ administrator (rule 7). Every response is checked against the contract."""
 
 import concurrent.futures
 import datetime
+import json
+import subprocess
 
 import pytest
 
@@ -44,6 +46,15 @@ def approve_all(chain, app_id, effective=None):
 def grants(c, account_id):
     return {g["item"]: g for g in c.call("GET", f"/v1/accounts/{account_id}/grants")["items"]
             if g["status"] != "revoked"}
+
+
+def events_of(stack, account_id, type_):
+    """The account's events of one type in the accounts outbox, in order."""
+    out = subprocess.run(["psql", stack["BLIGATE_DB_SUPER_URL"], "-X", "-At", "-c",
+                          f"SELECT event::text FROM accounts.outbox WHERE event->>'type' = '{type_}'"
+                          f" AND event->'object'->>'id' = '{account_id}' ORDER BY seq"],
+                         check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line]
 
 
 def signed_in(client, p):
@@ -331,3 +342,46 @@ def test_change_of_duties_to_an_unknown_unit(client, person, chain):
     me = signed_in(client, p)
     problem(submit(me, "change_of_duties", items=["C0101"], new_unit_id="00000000-0000-4000-8000-000000000000"),
             422, "unit-unknown")
+
+
+def test_advance_change_of_duties_takes_effect_at_the_move_with_its_items_and_date(client, person, chain, admin,
+                                                                                  demo, clock, stack):
+    """Rule 2 / Form 1: a change of duties approved in advance names the items for the new duties,
+    effective from a date. At the move the grants become exactly those items from that date (the
+    others revoked), as its approval does after a move; until the move the current duties' stand."""
+    p = person()
+    me = signed_in(client, p)
+    approve_all(chain, submit(me, items=["C0101", "B0101"]).json()["id"])
+    dis = demo["querier2"]["unit_id"]
+    app = submit(me, "change_of_duties", items=["C0101", "N0101"], new_unit_id=dis).json()
+    approve_all(chain, app["id"], effective=today(5))
+    assert {k: v["status"] for k, v in grants(admin, p["id"]).items()} == {"C0101": "active", "B0101": "active"}
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"unit_id": dis})
+    g = {k: (v["status"], v["effective_date"], v["application_id"]) for k, v in grants(admin, p["id"]).items()}
+    assert g == {"C0101": ("pending", today(5), app["id"]), "N0101": ("pending", today(5), app["id"])}
+    ended = [x for x in admin.call("GET", f"/v1/accounts/{p['id']}/grants")["items"] if x["item"] == "B0101"]
+    assert [(x["status"], x["revocation_reason"]) for x in ended] == [("revoked", "change_of_duties")]
+    # the move's grant change is on the log, as the approval's would be
+    d = events_of(stack, p["id"], "grants.changed")[-1]["details"]
+    assert (d["application_id"], d["type"], d["revoked_items"], sorted(d["granted_items"]), d["effective_date"]) == \
+        (app["id"], "change_of_duties", ["B0101"], ["C0101", "N0101"], today(5))
+    upd = events_of(stack, p["id"], "account.updated")[-1]["details"]["change_of_duties"]
+    assert upd == {"grants": "carried_over", "application_id": app["id"]}
+    clock(5 * 86400)
+    me = signed_in(client, p)
+    assert {k: v["status"] for k, v in grants(me, p["id"]).items()} == {"C0101": "active", "N0101": "active"}
+
+
+def test_advance_change_of_duties_does_not_lift_a_role_removal(client, person, chain, admin, demo):
+    """A change of duties approved in advance, then the querier role removed before the move:
+    the move gives the application's items, suspended with the role."""
+    p = person()
+    me = signed_in(client, p)
+    approve_all(chain, submit(me, items=["C0101"]).json()["id"])
+    dis = demo["querier2"]["unit_id"]
+    approve_all(chain, submit(me, "change_of_duties", items=["C0101"], new_unit_id=dis).json()["id"])
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": []})
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"unit_id": dis})
+    g = grants(admin, p["id"])
+    assert {k: (v["status"], v["suspension_reason"]) for k, v in g.items()} == \
+        {"C0101": ("suspended", "querier-role-removed")}
