@@ -201,12 +201,18 @@ const struct bg_db_stmt acct_stmts[] = {
   {"grant_list", "SELECT " GCOLS " FROM grants g WHERE g.account_id = $1 ORDER BY g.item, g.granted_at"},
   {"grant_list_current", "SELECT " GCOLS " FROM grants g WHERE g.account_id = $1 AND g.revoked_at IS NULL"
                          " ORDER BY g.item"},
-  /* adds an item, or brings a suspended grant of it back under this application */
-  {"grant_add", "INSERT INTO grants (id, account_id, item, application_id, effective_date, granted_at)"
+  /* Adds an item, or brings a suspended grant of it back under this application — except one
+   * suspended by a change of unit or title, which only a change of duties brings back
+   * (grant_put). False when the item's grant stays suspended so (the outer SELECT reads the
+   * grants as they were before the INSERT). */
+  {"grant_add", "WITH g AS (INSERT INTO grants (id, account_id, item, application_id, effective_date, granted_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, item) WHERE revoked_at IS NULL"
                 " DO UPDATE SET application_id = EXCLUDED.application_id, effective_date = EXCLUDED.effective_date,"
                 " granted_at = EXCLUDED.granted_at, suspended_at = NULL, suspension_reason = NULL"
-                " WHERE grants.suspended_at IS NOT NULL"},
+                " WHERE grants.suspended_at IS NOT NULL AND grants.suspension_reason IS DISTINCT FROM 'change-of-duties'"
+                " RETURNING 1)"
+                " SELECT EXISTS (SELECT 1 FROM g) OR NOT EXISTS (SELECT 1 FROM grants WHERE account_id = $2 AND item = $3"
+                " AND revoked_at IS NULL AND suspended_at IS NOT NULL AND suspension_reason = 'change-of-duties')"},
   /* a change of duties: the item's grant rests on this application from its date, whatever
    * was held for the old duties (active, pending or suspended) */
   {"grant_put", "INSERT INTO grants (id, account_id, item, application_id, effective_date, granted_at)"

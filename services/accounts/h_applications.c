@@ -413,6 +413,9 @@ static bool set_grants(struct bg_dbc *c, PGresult *app, const char *effective, c
     json_object_set_new(d, "revoked_items", revoked);
     PQclear(rev);
   }
+  /* items whose grant a change of unit or title suspended stay suspended: a change of duties
+   * for the new unit re-confirms them (the others' application was for the old duties) */
+  json_t *granted = json_array(), *kept = json_array();
   size_t i;
   json_t *v;
   json_array_foreach(list, i, v)
@@ -420,10 +423,18 @@ static bool set_grants(struct bg_dbc *c, PGresult *app, const char *effective, c
     char gid[BG_UUID_LEN];
     bg_uuid_v4(gid);
     const char *pg[] = {gid, applicant, json_string_value(v), app_id, effective, now_s};
-    if (ok && !bg_dbc_run(c, duties ? "grant_put" : "grant_add", 6, pg, NULL))
-      ok = false;
+    PGresult *res = ok ? bg_dbc_exec(c, duties ? "grant_put" : "grant_add", 6, pg, NULL) : NULL;
+    ok = res != NULL;
+    bool stays_suspended = ok && !duties && PQgetvalue(res, 0, 0)[0] != 't';
+    json_array_append(stays_suspended ? kept : granted, v);
+    PQclear(res);
   }
-  json_object_set_new(d, "granted_items", list);
+  json_decref(list);
+  json_object_set_new(d, "granted_items", granted);
+  if (json_array_size(kept))
+    json_object_set_new(d, "kept_suspended_items", kept);
+  else
+    json_decref(kept);
   json_object_set_new(d, "effective_date", json_string(effective));
   return ok;
 }
@@ -558,6 +569,16 @@ void acct_h_apps_decide(struct bg_request *r)
     else
       bg_reply_problem(r, BG_P_NOT_DECIDER, "step %d is decided by the %s", step ? step : 1,
                        step_role(step ? step : 1, sup));
+    goto done;
+  }
+  /* Decided for the unit it was filed in: step 1 is that unit's supervisor, and the items are
+   * for the duties there. Once the applicant has moved, nobody decides it (an approval would
+   * hand the new unit grants its supervisor never saw); the applicant withdraws it and applies
+   * from the new unit, or resubmits it from there when it was returned. */
+  if (strcmp(PQgetvalue(acc, 0, 3), unit) != 0) {
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_APPLICANT_UNIT_CHANGED, "the applicant has moved to another unit since applying;"
+                     " they withdraw it and apply from the new unit");
     goto done;
   }
   /* Three signatures are three people (Form 1): one who holds the roles of two steps (a

@@ -385,3 +385,50 @@ def test_advance_change_of_duties_does_not_lift_a_role_removal(client, person, c
     g = grants(admin, p["id"])
     assert {k: (v["status"], v["suspension_reason"]) for k, v in g.items()} == \
         {"C0101": ("suspended", "querier-role-removed")}
+
+
+def test_application_open_at_a_change_of_unit_is_not_decided(client, person, chain, admin, demo, login):
+    """An application is decided for the unit it was filed in: after the applicant moves, the
+    old unit's supervisor (or the steps after) no longer decide it (409); the applicant withdraws
+    it and applies from the new unit."""
+    p = person()
+    me = signed_in(client, p)
+    approve_all(chain, submit(me, items=["C0101"]).json()["id"])
+    pending = submit(me, "new", items=["C0101", "B0101"]).json()
+    at_admin = person()
+    other = submit(signed_in(client, at_admin), items=["C0101"]).json()
+    assert decide(chain["sup"], other["id"]).status_code == 200
+    dis = demo["querier2"]["unit_id"]
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"unit_id": dis})
+    admin.call("PATCH", f"/v1/accounts/{at_admin['id']}", json={"unit_id": dis})
+    problem(decide(chain["sup"], pending["id"]), 409, "applicant-unit-changed")
+    problem(decide(login("supervisor2"), pending["id"]), 403, "not-your-decision")
+    problem(decide(chain["admin"], other["id"]), 409, "applicant-unit-changed")
+    assert grants(admin, p["id"])["C0101"]["status"] == "suspended"
+    assert me.post(f"/v1/permission-applications/{pending['id']}/withdraw", json={}).json()["state"] == "withdrawn"
+    me.refresh()
+    assert submit(me, "change_of_duties", items=["C0101"]).json()["target_unit_id"] == dis
+
+
+def test_change_of_unit_suspension_is_lifted_only_by_a_change_of_duties(client, person, chain, admin, demo, login,
+                                                                        stack):
+    """A change of unit suspends the grants until a change of duties is approved: a plain Form 1
+    (new, change_items) approved in the new unit adds what it names that was not held, and leaves
+    the suspended grants suspended."""
+    p = person()
+    me = signed_in(client, p)
+    approve_all(chain, submit(me, items=["C0101"]).json()["id"])
+    dis = demo["querier2"]["unit_id"]
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"unit_id": dis})
+    me.refresh()
+    new_chain = {**chain, "sup": login("supervisor2")}
+    approve_all(new_chain, submit(me, "new", items=["C0101", "B0101"]).json()["id"])
+    g = grants(admin, p["id"])
+    assert {k: (v["status"], v["suspension_reason"]) for k, v in g.items()} == \
+        {"C0101": ("suspended", "change-of-duties"), "B0101": ("active", None)}
+    d = events_of(stack, p["id"], "grants.changed")[-1]["details"]
+    assert (d["granted_items"], d["kept_suspended_items"]) == (["B0101"], ["C0101"])
+    approve_all(new_chain, submit(me, "change_items", items=["C0101", "B0101"]).json()["id"])
+    assert grants(admin, p["id"])["C0101"]["status"] == "suspended"
+    approve_all(new_chain, submit(me, "change_of_duties", items=["C0101"]).json()["id"])
+    assert {k: v["status"] for k, v in grants(admin, p["id"]).items()} == {"C0101": "active"}
