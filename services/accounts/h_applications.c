@@ -172,6 +172,18 @@ static bool parse_app(struct bg_request *r, struct app_body *b)
   return true;
 }
 
+/* Rule 2: the items are a querier's. Someone without the role (it was removed, and the grants
+ * suspended with it) applies for none — an approval would bring them back — only gives them up
+ * (revoke). The caller's roles are the database's (acct_session_hook). Replies when false. */
+static bool querier_ok(struct bg_request *r, const char *type)
+{
+  if (!strcmp(type, "revoke") || bg_req_has_role(r, "querier"))
+    return true;
+  bg_reply_problem(r, BG_P_APPLICANT_NOT_QUERIER, "query permissions are for queriers: the permission administrator"
+                   " gives you the querier role first");
+  return false;
+}
+
 void acct_h_apps_post(struct bg_request *r)
 {
   struct app_body b = {0};
@@ -187,6 +199,8 @@ void acct_h_apps_post(struct bg_request *r)
     bg_reply_field_error(r, BG_P_VALIDATION, "new_unit_id", "unexpected", "only for change_of_duties");
     return;
   }
+  if (!querier_ok(r, b.type))
+    return;
   struct bg_dbc *c = bg_db_for(r, acct.db);
   if (!c)
     return;
@@ -581,6 +595,14 @@ void acct_h_apps_decide(struct bg_request *r)
                      " they withdraw it and apply from the new unit");
     goto done;
   }
+  /* the role may have gone (its grants suspended with it) since the application was sent */
+  if (!strcmp(b.decision, "approve") && strcmp(PQgetvalue(app, 0, PA_TYPE), "revoke") != 0 &&
+      !strstr(PQgetvalue(acc, 0, 5), "\"querier\"")) {
+    bg_dbc_rollback(c);
+    bg_reply_problem(r, BG_P_APPLICANT_NOT_QUERIER, "the applicant no longer holds the querier role; reject the"
+                     " application, or approve it once the role is back");
+    goto done;
+  }
   /* Three signatures are three people (Form 1): one who holds the roles of two steps (a
    * supervisor who also heads the Secretariat, say) decides only one of them. */
   const char *pw[] = {id, PQgetvalue(app, 0, PA_ROUND), r->token.sub};
@@ -715,7 +737,7 @@ void acct_h_apps_resubmit(struct bg_request *r)
   }
   json_object_set_new(r->json, "type", json_string(type));
   struct app_body b = {0};
-  if (!parse_app(r, &b)) {
+  if (!parse_app(r, &b) || !querier_ok(r, type)) {
     bg_dbc_rollback(c);
     goto done;
   }

@@ -432,3 +432,30 @@ def test_change_of_unit_suspension_is_lifted_only_by_a_change_of_duties(client, 
     assert grants(admin, p["id"])["C0101"]["status"] == "suspended"
     approve_all(new_chain, submit(me, "change_of_duties", items=["C0101"]).json()["id"])
     assert {k: v["status"] for k, v in grants(admin, p["id"]).items()} == {"C0101": "active"}
+
+
+def test_form1_needs_the_querier_role(client, person, chain, admin):
+    """Removing the querier role suspends the grants; no Form 1 for items brings them back while
+    the account does not hold the role — neither a new one nor one open when the role went.
+    Giving items up (revoke) is for anyone."""
+    p = person()
+    me = signed_in(client, p)
+    approve_all(chain, submit(me, items=["C0101"]).json()["id"])
+    open_app = submit(me, "change_items", items=["C0101", "B0101"]).json()
+    assert decide(chain["sup"], open_app["id"]).status_code == 200
+    assert decide(chain["admin"], open_app["id"]).status_code == 200
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": []})
+    problem(decide(chain["head"], open_app["id"], effective_date=today()), 409, "applicant-not-querier")
+    assert grants(admin, p["id"])["C0101"]["suspension_reason"] == "querier-role-removed"
+    me.post(f"/v1/permission-applications/{open_app['id']}/withdraw", json={})
+    for type_ in ("new", "change_items", "change_of_duties"):
+        problem(submit(me, type_, items=["C0101"]), 409, "applicant-not-querier")
+    assert grants(admin, p["id"])["C0101"]["status"] == "suspended"
+    # the role back: an approved application brings the item back
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": ["querier"]})
+    approve_all(chain, submit(me, "new", items=["C0101"]).json()["id"])
+    assert grants(admin, p["id"])["C0101"]["status"] == "active"
+    # without the role, the items can still be given up
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": []})
+    approve_all(chain, submit(me, "revoke", items=[]).json()["id"])
+    assert grants(admin, p["id"]) == {}
