@@ -47,6 +47,9 @@ const struct bg_db_stmt acct_stmts[] = {
                      " created_at, updated_at) SELECT $1, $2, $3, $4, $5,"
                      " ARRAY(SELECT json_array_elements_text($6::json)), $7, $8, $9, $10, $10 RETURNING " ACOLS},
   {"account_get", "SELECT " ACOLS " FROM accounts a WHERE a.id = $1"},
+  /* the account row locked: a decision on its application, a change of the account and a
+   * suspension of its grants happen one after another, each seeing the other's result */
+  {"account_get_lock", "SELECT " ACOLS " FROM accounts a WHERE a.id = $1 FOR UPDATE"},
   {"account_list", "SELECT " ACOLS " FROM accounts a"
                    " WHERE ($1::uuid IS NULL OR a.unit_id = $1) AND ($2::text IS NULL OR a.status = $2)"
                    " AND ($3::text IS NULL OR $3 = ANY (a.roles))"

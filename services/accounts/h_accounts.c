@@ -261,7 +261,9 @@ void acct_h_accounts_patch(struct bg_request *r)
   struct bg_dberr err;
   PGresult *before = NULL, *res = NULL;
   const char *pg[] = {id};
-  if (!bg_dbc_begin(c) || !(before = bg_dbc_exec(c, "account_get", 1, pg, NULL))) {
+  /* locked: `before` is what this change changes (a concurrent PATCH, approval or suspension
+   * waits, and then sees this one's unit, roles and grants) */
+  if (!bg_dbc_begin(c) || !(before = bg_dbc_exec(c, "account_get_lock", 1, pg, NULL))) {
     bg_db_failed(r, c);
     goto done;
   }

@@ -565,8 +565,12 @@ void acct_h_apps_decide(struct bg_request *r)
     bg_reply_problem(r, BG_P_OWN_APPLICATION, NULL);
     goto done;
   }
+  /* The applicant's row is locked after the application's (the order everywhere an application
+   * is decided): the unit and roles checked below, and the grants an approval changes, cannot
+   * change under it — a change of unit or role, or a suspension, waits for this decision and
+   * then acts on its result. */
   const char *pa[] = {applicant};
-  if (!(acc = bg_dbc_exec(c, "account_get", 1, pa, NULL)) || PQntuples(acc) == 0) {
+  if (!(acc = bg_dbc_exec(c, "account_get_lock", 1, pa, NULL)) || PQntuples(acc) == 0) {
     bg_db_failed(r, c);
     goto done;
   }
