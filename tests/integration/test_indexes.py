@@ -69,6 +69,9 @@ def full_scans(stack, node):
 
 @pytest.mark.parametrize("what", sorted(LOOKUPS))
 def test_lookup_uses_an_index(stack, what):
-    out = sql(stack, "SET enable_seqscan = off; EXPLAIN (FORMAT JSON) " + LOOKUPS[what])
+    # with sequential scans and plain index scans off: on a small table the planner would as soon
+    # walk an index in the ORDER BY's order with everything in a filter (a full scan by another
+    # name), and which it picks depends on the table's statistics of the moment
+    out = sql(stack, "SET enable_seqscan = off; SET enable_indexscan = off; EXPLAIN (FORMAT JSON) " + LOOKUPS[what])
     plan = json.loads("\n".join(out[out.index("[") if "[" in out else 1:]))
     assert full_scans(stack, plan[0]["Plan"]) == [], json.dumps(plan, indent=1)

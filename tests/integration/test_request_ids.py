@@ -5,10 +5,9 @@ national ID is in none of those logs."""
 
 import json
 import os
-import uuid
 
 from bli_helpers import approved
-from conftest import poll
+from conftest import new_request_id, poll
 from workflow_helpers import bases  # noqa: F401
 
 
@@ -21,7 +20,7 @@ def log_lines(stack, name):
 def test_a_query_is_traced_across_services_by_its_request_id(stack, login, bases):
     req, nid = approved(login, bases)
     q1 = login("querier1")
-    rid = uuid.uuid4().hex
+    rid = new_request_id()
     r = q1.post("/v1/bli/queries", json={"request_id": req["id"], "national_id": nid, "item": "C0101"},
                 headers={"X-Request-Id": rid})
     assert r.status_code == 201, r.text

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import problem, start_service
+from conftest import new_request_id, problem, start_service
 from workflow_helpers import bases, form2, subject  # noqa: F401
 
 
@@ -131,7 +131,7 @@ def test_forwarded_for_is_believed_only_from_a_trusted_range(stack, tmp_path, tr
     base = f"http://{ip}:{port}"
     proc = start_service(binary(), env, base, log)
     try:
-        rid = "xff-" + os.urandom(8).hex()
+        rid = new_request_id("xff")
         r = requests.get(base + "/v1/legal-bases", timeout=5,
                          headers={"X-Forwarded-For": "203.0.113.9", "X-Request-Id": rid})
         assert r.status_code == 401
