@@ -225,8 +225,13 @@ const struct bg_db_stmt acct_stmts[] = {
   {"grants_revoke_except", "UPDATE grants SET revoked_at = $4, revocation_reason = $3 WHERE account_id = $1"
                            " AND revoked_at IS NULL AND NOT (item = ANY (ARRAY(SELECT json_array_elements_text($2::json))))"
                            " RETURNING item"},
-  {"grants_suspend_all", "UPDATE grants SET suspended_at = $3, suspension_reason = $2 WHERE account_id = $1"
-                         " AND revoked_at IS NULL AND suspended_at IS NULL RETURNING item"},
+  /* A change of unit also takes over a suspension already there (a querier role removed, a
+   * corrective action): whatever suspended a grant before the move, only a change of duties for
+   * the new unit brings it back (grant_add). */
+  {"grants_suspend_all", "UPDATE grants SET suspended_at = coalesce(suspended_at, $3), suspension_reason = $2"
+                         " WHERE account_id = $1 AND revoked_at IS NULL"
+                         " AND (suspended_at IS NULL OR ($2 = 'change-of-duties' AND suspension_reason <> $2))"
+                         " RETURNING item"},
   /* the permission administrator role changes hands in one transaction (rule 7) */
   {"role_remove", "UPDATE accounts SET roles = array_remove(roles, $2), updated_at = $3 WHERE id = $1 AND $2 = ANY (roles)"
                   " RETURNING id"},

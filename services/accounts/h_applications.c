@@ -592,8 +592,12 @@ void acct_h_apps_decide(struct bg_request *r)
   /* Decided for the unit it was filed in: step 1 is that unit's supervisor, and the items are
    * for the duties there. Once the applicant has moved, nobody decides it (an approval would
    * hand the new unit grants its supervisor never saw); the applicant withdraws it and applies
-   * from the new unit, or resubmits it from there when it was returned. */
-  if (strcmp(PQgetvalue(acc, 0, 3), unit) != 0) {
+   * from the new unit, or resubmits it from there when it was returned. Except a change of
+   * duties into the unit the applicant has now moved to: it was filed for exactly that (rule
+   * 2, applied for before the change) and takes effect when approved. */
+  bool into_here = !strcmp(PQgetvalue(app, 0, PA_TYPE), "change_of_duties") && !PQgetisnull(app, 0, PA_TARGET) &&
+                   !strcmp(PQgetvalue(app, 0, PA_TARGET), PQgetvalue(acc, 0, 3));
+  if (strcmp(PQgetvalue(acc, 0, 3), unit) != 0 && !into_here) {
     bg_dbc_rollback(c);
     bg_reply_problem(r, BG_P_APPLICANT_UNIT_CHANGED, "the applicant has moved to another unit since applying;"
                      " they withdraw it and apply from the new unit");

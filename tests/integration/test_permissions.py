@@ -434,6 +434,42 @@ def test_change_of_unit_suspension_is_lifted_only_by_a_change_of_duties(client, 
     assert {k: v["status"] for k, v in grants(admin, p["id"]).items()} == {"C0101": "active"}
 
 
+def test_a_suspension_before_the_move_is_lifted_only_by_a_change_of_duties(client, person, chain, admin, demo,
+                                                                          login):
+    """The querier role removed (grants suspended), then the move, then the role back: the
+    grants wait for a change of duties for the new unit like any moved querier's — a plain
+    Form 1 approved there does not bring them back."""
+    p = person()
+    me = signed_in(client, p)
+    approve_all(chain, submit(me, items=["C0101"]).json()["id"])
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": []})
+    dis = demo["querier2"]["unit_id"]
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"unit_id": dis})
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": ["querier"]})
+    me.refresh()
+    new_chain = {**chain, "sup": login("supervisor2")}
+    approve_all(new_chain, submit(me, "new", items=["C0101", "B0101"]).json()["id"])
+    g = grants(admin, p["id"])
+    assert {k: (v["status"], v["suspension_reason"]) for k, v in g.items()} == \
+        {"C0101": ("suspended", "change-of-duties"), "B0101": ("active", None)}
+
+
+def test_a_change_of_duties_into_the_unit_moved_to_is_decided_after_the_move(client, person, chain, admin, demo):
+    """Applied for before the change (rule 2), its first step decided, then the move: the rest
+    of the chain decides it, and it takes effect at once."""
+    p = person()
+    me = signed_in(client, p)
+    approve_all(chain, submit(me, items=["C0101", "B0101"]).json()["id"])
+    dis = demo["querier2"]["unit_id"]
+    app = submit(me, "change_of_duties", items=["C0101"], new_unit_id=dis).json()
+    assert decide(chain["sup"], app["id"]).status_code == 200
+    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"unit_id": dis})
+    assert decide(chain["admin"], app["id"]).status_code == 200
+    r = decide(chain["head"], app["id"], effective_date=today())
+    assert r.status_code == 200, r.text
+    assert {k: v["status"] for k, v in grants(admin, p["id"]).items()} == {"C0101": "active"}
+
+
 def test_form1_needs_the_querier_role(client, person, chain, admin):
     """Removing the querier role suspends the grants; no Form 1 for items brings them back while
     the account does not hold the role — neither a new one nor one open when the role went.
