@@ -58,6 +58,8 @@ void acct_session_read(PGresult *res, int status_col, time_t now, struct acct_se
 void acct_session_touch(struct bg_dbc *c, const char *sid, struct acct_session *s, time_t now, const char *now_s);
 /* A PostgreSQL text[] of plain words (role names) as a JSON array of strings. */
 json_t *acct_text_array_json(const char *s);
+/* Whether a JSON array of roles (an account's `roles` as the statements give it) holds role. */
+bool acct_roles_has(const char *roles_json, const char *role);
 
 /* h_auth.c */
 /* Issues a user access token for a live session. */

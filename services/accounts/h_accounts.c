@@ -222,7 +222,7 @@ void acct_h_accounts_get(struct bg_request *r)
 }
 
 /* Whether a roles column (a JSON array) names role. */
-static bool has_role_json(const char *roles_json, const char *role)
+bool acct_roles_has(const char *roles_json, const char *role)
 {
   json_t *roles = json_loads(roles_json, 0, NULL);
   bool has = bg_json_array_has(roles, role);
@@ -307,8 +307,8 @@ void acct_h_accounts_patch(struct bg_request *r)
    * querier's duties), and queries are refused at once, not only on the next login; so are the
    * grants a change of duties gave an account without the role. */
   bool carried = duties && !strcmp(json_string_value(json_object_get(duties, "grants")), "carried_over");
-  if ((carried || has_role_json(PQgetvalue(before, 0, 5), "querier")) &&
-      !has_role_json(PQgetvalue(res, 0, 5), "querier")) {
+  if ((carried || acct_roles_has(PQgetvalue(before, 0, 5), "querier")) &&
+      !acct_roles_has(PQgetvalue(res, 0, 5), "querier")) {
     json_t *items = acct_suspend_grants(c, id, "querier-role-removed", now_s);
     if (!items) {
       json_decref(duties);

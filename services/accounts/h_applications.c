@@ -574,7 +574,7 @@ void acct_h_apps_decide(struct bg_request *r)
     bg_db_failed(r, c);
     goto done;
   }
-  bool sup = strstr(PQgetvalue(acc, 0, 5), "\"supervisor\"") != NULL;
+  bool sup = acct_roles_has(PQgetvalue(acc, 0, 5), "supervisor");
   int step = step_of(state);
   const char *unit = PQgetvalue(app, 0, PA_UNIT);
   if (!step || !can_decide(r, step, sup, unit)) {
@@ -605,7 +605,7 @@ void acct_h_apps_decide(struct bg_request *r)
   }
   /* the role may have gone (its grants suspended with it) since the application was sent */
   if (!strcmp(b.decision, "approve") && strcmp(PQgetvalue(app, 0, PA_TYPE), "revoke") != 0 &&
-      !strstr(PQgetvalue(acc, 0, 5), "\"querier\"")) {
+      !acct_roles_has(PQgetvalue(acc, 0, 5), "querier")) {
     bg_dbc_rollback(c);
     bg_reply_problem(r, BG_P_APPLICANT_NOT_QUERIER, "the applicant no longer holds the querier role; reject the"
                      " application, or approve it once the role is back");

@@ -22,9 +22,9 @@ bool prx_check_access(struct bg_request *r, const char *item)
               : 404;
   bool ok = bg_session_live(r, st, s);
   if (ok) {
-    /* today's roles and unit, not the token's: the query's event names the unit the querier
-     * belongs to now (a change of unit leaves the session, and its token, running) */
-    bg_token_set_authz(&r->token, json_object_get(s, "roles"), json_string_value(json_object_get(s, "unit_id")));
+    /* today's roles and unit, not the token's: the role is checked below, the unit goes to
+     * workflow and names the querier's unit in the query's event */
+    bg_session_take_authz(r, s);
     const char *g = json_string_value(json_object_get(json_object_get(s, "grant"), "status"));
     if (!r->token.unit[0]) {
       bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "accounts did not say which unit the querier is in");

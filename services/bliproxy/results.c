@@ -158,7 +158,8 @@ int prx_reads_still_held(struct bg_request *r, const json_t *events)
   json_t *ev;
   json_array_foreach(events, i, ev)
   {
-    json_array_append(ids, json_object_get(json_object_get(ev, "object"), "id"));
+    json_t *id = json_object_get(json_object_get(ev, "object"), "id");
+    json_array_append(ids, id ? id : json_null()); /* a missing one fails prx_uuid_array */
   }
   char today[BG_DATE_LEN], n_s[24];
   bg_date_fmt(bg_now(), today);

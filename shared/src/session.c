@@ -38,6 +38,11 @@ bool bg_session_live(struct bg_request *r, long status, const json_t *s)
   return true;
 }
 
+void bg_session_take_authz(struct bg_request *r, const json_t *s)
+{
+  bg_token_set_authz(&r->token, json_object_get(s, "roles"), json_string_value(json_object_get(s, "unit_id")));
+}
+
 bool bg_session_check(struct bg_request *r, struct bg_svc *svc, const char *accounts_url, json_t **session)
 {
   char url[512];
@@ -46,7 +51,7 @@ bool bg_session_check(struct bg_request *r, struct bg_svc *svc, const char *acco
   long status = r->token.sid[0] ? bg_svc_call(svc, "GET", url, NULL, r->request_id, &s) : 404;
   bool ok = bg_session_live(r, status, s);
   if (ok)
-    bg_token_set_authz(&r->token, json_object_get(s, "roles"), json_string_value(json_object_get(s, "unit_id")));
+    bg_session_take_authz(r, s);
   if (ok && session)
     *session = s;
   else

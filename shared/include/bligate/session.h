@@ -14,6 +14,9 @@ struct bg_svc;
  * (session-ended, session-idle-expired, account-inactive, token-invalid, or 503
  * dependency-unavailable) and returns false. */
 bool bg_session_live(struct bg_request *r, long status, const json_t *s);
+/* After bg_session_live: the token's roles and unit replaced with the ones accounts holds now
+ * (the token's are those of its login; a change of unit or role leaves the session running). */
+void bg_session_take_authz(struct bg_request *r, const json_t *s);
 
 /* For a service's auth hook (bg_server_cfg.auth_hook) or handler, for user tokens: asks
  * accounts at accounts_url about the token's session on every request, refuses as
