@@ -50,14 +50,26 @@ void bg_twid_mask(const char *id, char out[11])
   out[10] = '\0';
 }
 
+static bool ascii_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+static char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
+
 bool bg_twid_in_text(const char *s)
 {
   size_t n = s ? strlen(s) : 0;
   for (size_t i = 0; i + 10 <= n; i++) {
-    if (s[i] < 'A' || s[i] > 'Z')
+    bool upper = s[i] >= 'A' && s[i] <= 'Z', lower = s[i] >= 'a' && s[i] <= 'z';
+    if (!upper && !lower)
+      continue;
+    /* Written in lower case ("個案a123456789") it is the number all the same; but lower-case
+     * hex (digests, HMACs, UUIDs) holds such a run now and then, always inside a longer run of
+     * letters and digits: a lower-case one counts when it stands alone. */
+    if (lower && ((i > 0 && ascii_alnum(s[i - 1])) || (i + 10 < n && ascii_alnum(s[i + 10]))))
       continue;
     char w[11];
     memcpy(w, s + i, 10);
+    w[0] = ascii_upper(w[0]);
+    w[1] = ascii_upper(w[1]); /* an old resident certificate's second letter */
     w[10] = '\0';
     if (bg_twid_valid(w))
       return true;

@@ -147,6 +147,9 @@ def test_intake_refusals(intake, client, stack):
     r = intake.post("/internal/events", json={"events": [event(details={"note": f"about {nid}"})]})
     body = problem(r, 422, "national-id-in-event")
     assert nid not in json.dumps(body)
+    # in lower case too, where it stands alone (inside a hex digest it is not one)
+    r = intake.post("/internal/events", json={"events": [event(details={"note": f"個案{nid.lower()}"})]})
+    problem(r, 422, "national-id-in-event")
     # malformed events, each field named
     r = intake.post("/internal/events", json={"events": [{"id": "x", "type": "Bad Type", "time": "yesterday",
                                                           "extra": 1}]})

@@ -219,6 +219,10 @@ def test_legal_statement_and_subjects_are_checked(login, bases):
     p = problem(q1.post("/v1/query-requests", json={**base, "subjects": [dict(subject(), name="王" + nid)]}), 400,
                 "validation-failed")
     assert p["errors"][0]["field"] == "subjects[0].name"
+    # typed in lower case it is the number all the same
+    p = problem(q1.post("/v1/query-requests", json={**base, "case_reference": "個案" + nid.lower()}), 400,
+                "validation-failed")
+    assert p["errors"][0]["field"] == "case_reference" and nid.lower() not in str(p)
     problem(q1.post("/v1/query-requests", json={**base, "max_uses": 4}), 400, "validation-failed")
     problem(q1.post("/v1/query-requests", json={**base, "max_uses": 0}), 400, "validation-failed")
 

@@ -177,6 +177,25 @@ static void every_other_first_and_second_character_refused(void **state)
   }
 }
 
+/* bg_twid_in_text: an ID number in free text, in either case; lower-case hex is not taken for
+ * one (A123456789 checks out; a123456789 is it in lower case). */
+static void numbers_in_text(void **state)
+{
+  (void)state;
+  assert_true(bg_twid_in_text("A123456789"));
+  assert_true(bg_twid_in_text("case xA123456789y"));          /* upper case: anywhere */
+  assert_true(bg_twid_in_text("a123456789"));
+  assert_true(bg_twid_in_text("\xe5\x80\x8b\xe6\xa1\x88" "a123456789")); /* "個案a123456789" */
+  assert_true(bg_twid_in_text("ref: a123456789, see"));
+  assert_true(bg_twid_in_text("x-a123456789-y"));
+  assert_false(bg_twid_in_text("a123456780"));                /* the check digit is wrong */
+  assert_false(bg_twid_in_text("fa123456789"));               /* inside a longer run: hex */
+  assert_false(bg_twid_in_text("a1234567890"));
+  assert_false(bg_twid_in_text("3f1ca123456789e0d7b5c2aa9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6"));
+  assert_false(bg_twid_in_text("00000000-0000-4000-8000-0a1234567890"));
+  assert_false(bg_twid_in_text(NULL));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -186,6 +205,7 @@ int main(void)
     cmocka_unit_test(reference_agrees_on_the_documented_examples),
     cmocka_unit_test(every_letter_every_check_digit),
     cmocka_unit_test(every_other_first_and_second_character_refused),
+    cmocka_unit_test(numbers_in_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,9 @@ enum bg_twid_kind {
 enum bg_twid_kind bg_twid_check(const char *s);
 static inline bool bg_twid_valid(const char *s) { return bg_twid_check(s) != BG_TWID_INVALID; }
 /* Whether s holds an identity number anywhere (ten characters that check out): free text and
- * identifiers that reach logs and the audit log must not. */
+ * identifiers that reach logs and the audit log must not. In upper case anywhere; in lower
+ * case where it stands alone (not inside a longer run of ASCII letters and digits, as in a hex
+ * digest, which would otherwise hold one now and then). */
 bool bg_twid_in_text(const char *s);
 /* "A12****789": first three and last three kept. out must hold 11 bytes. */
 void bg_twid_mask(const char *id, char out[11]);
