@@ -34,6 +34,20 @@ const struct bg_db_stmt aud_stmts[] = {
                    " ORDER BY tree_size"},
   /* read with binary results: idx int8, leaf_hash raw, canonical as bytes */
   {"aud_verify_range", "SELECT idx, leaf_hash, canonical FROM events WHERE idx >= $1 AND idx < $2 ORDER BY idx"},
+  /* the same, and whether the columns the searches, the oversight and the webhooks select on
+   * are what the hashed text says (copy_row's derivation, again here from the text): a hash
+   * covers the text only, and a superuser past the append-only triggers could take an event out
+   * of a citizen's subject-access report by its columns alone */
+  {"aud_verify_range_cols",
+   "SELECT e.idx, e.leaf_hash, e.canonical,"
+   " e.type IS NOT DISTINCT FROM j->>'type' AND e.time = (j->>'time')::timestamptz"
+   " AND e.source IS NOT DISTINCT FROM j->>'source'"
+   " AND e.actor_id IS NOT DISTINCT FROM coalesce(j->'actor'->>'account_id', j->'actor'->>'client_id')"
+   " AND e.object_kind IS NOT DISTINCT FROM j->'object'->>'kind' AND e.object_id IS NOT DISTINCT FROM j->'object'->>'id'"
+   " AND e.subject_hmacs = ARRAY(SELECT h FROM (SELECT j->'subject'->>'id_hmac' AS h, 0::bigint AS n"
+   "  UNION ALL SELECT s->>'id_hmac', o FROM jsonb_array_elements(CASE jsonb_typeof(j->'subjects')"
+   "  WHEN 'array' THEN j->'subjects' ELSE '[]' END) WITH ORDINALITY AS t(s, o)) x WHERE h IS NOT NULL ORDER BY n)"
+   " FROM events e, LATERAL (SELECT e.canonical::jsonb AS j) k WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx"},
 };
 const size_t aud_nstmts = sizeof aud_stmts / sizeof aud_stmts[0];
 

@@ -20,13 +20,13 @@ static uint64_t be64(const char *p)
   return v;
 }
 
-static bool send_range(struct bg_dbc *c, uint64_t from, uint64_t to)
+static bool send_range(struct bg_dbc *c, uint64_t from, uint64_t to, bool cols)
 {
   char a[24], z[24];
   snprintf(a, sizeof a, "%" PRIu64, from);
   snprintf(z, sizeof z, "%" PRIu64, to);
   const char *p[] = {a, z};
-  return PQsendQueryPrepared(c->pg, "aud_verify_range", 2, p, NULL, NULL, 1) == 1;
+  return PQsendQueryPrepared(c->pg, cols ? "aud_verify_range_cols" : "aud_verify_range", 2, p, NULL, NULL, 1) == 1;
 }
 
 /* The result of the query in flight (NULL on failure); drains the connection. */
@@ -45,6 +45,7 @@ static PGresult *recv_range(struct bg_dbc *c)
 
 struct verify_body {
   long tree_size;
+  int search_columns;
 };
 
 struct mismatch {
@@ -66,6 +67,7 @@ void aud_h_verify(struct bg_request *r)
 {
   static const struct bg_field spec[] = {
     BG_FIELD("tree_size", BG_F_INT, false, struct verify_body, tree_size, .imin = 0, .imax = INT64_MAX),
+    BG_FIELD("search_columns", BG_F_BOOL, false, struct verify_body, search_columns),
     BG_FIELD_END};
   if (!aud_is_reader(r)) {
     if (aud_record_read(r, "audit.verification.run", "denied", NULL, NULL))
@@ -73,11 +75,14 @@ void aud_h_verify(struct bg_request *r)
                                           "Director read the audit log");
     return;
   }
-  struct verify_body b = {.tree_size = -1};
+  struct verify_body b = {.tree_size = -1, .search_columns = -1};
   if (!bg_json_parse(r, r->json, spec, &b))
     return;
+  /* the search columns are checked on request: parsing every event's text again costs
+   * PostgreSQL about as much as hashing them all costs here */
+  bool cols = b.search_columns == 1;
   if (!aud_record_read(r, "audit.verification.run", "success",
-                       json_pack("{s:I}", "tree_size", (json_int_t)b.tree_size), NULL))
+                       json_pack("{s:I, s:b}", "tree_size", (json_int_t)b.tree_size, "search_columns", cols), NULL))
     return;
   struct bg_dbc *c = bg_db_for(r, aud.db);
   if (!c)
@@ -121,7 +126,7 @@ void aud_h_verify(struct bg_request *r)
   /* Chunk k+1 is fetched (binary results) while chunk k is hashed: PostgreSQL and this thread
    * work at the same time, on two cores. */
   uint64_t next = 0, start = 0;
-  bool inflight = target > 0 && send_range(c, 0, target < VCHUNK ? target : VCHUNK);
+  bool inflight = target > 0 && send_range(c, 0, target < VCHUNK ? target : VCHUNK, cols);
   if (target > 0 && !inflight) {
     bg_db_failed(r, c);
     goto out;
@@ -137,7 +142,7 @@ void aud_h_verify(struct bg_request *r)
     if (mm.found)
       break;
     if (end < target) {
-      if (!(inflight = send_range(c, end, target - end < VCHUNK ? target : end + VCHUNK))) {
+      if (!(inflight = send_range(c, end, target - end < VCHUNK ? target : end + VCHUNK, cols))) {
         bg_db_failed(r, c);
         goto out;
       }
@@ -153,6 +158,10 @@ void aud_h_verify(struct bg_request *r)
       aud_leaf_hash(PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), leaf);
       if (PQgetlength(res, i, 1) != AUD_HASH_LEN || memcmp(PQgetvalue(res, i, 1), leaf, AUD_HASH_LEN)) {
         mark(&mm, idx, "leaf-hash");
+        break;
+      }
+      if (cols && (PQgetlength(res, i, 3) != 1 || PQgetvalue(res, i, 3)[0] != 1)) { /* binary bool */
+        mark(&mm, idx, "search-columns");
         break;
       }
       aud_frontier_append(&f, leaf, NULL, NULL);

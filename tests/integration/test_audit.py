@@ -583,3 +583,33 @@ def test_server_verification_reports_the_first_mismatch(login, intake, client, s
     finally:
         tamper(canon, leaf)
     assert c.call("POST", "/v1/audit/verifications", json={})["verified"] is True
+
+
+def test_verification_checks_the_search_columns_on_request(login, intake, client, stack):
+    """The hashes cover the text, not the columns the searches and oversight select on: an event
+    whose subjects or type were changed in the columns alone (a superuser past the triggers) is
+    missing from a citizen's subject-access search and still verifies by its hashes; with
+    search_columns the verification finds it."""
+    nid = new_national_id()
+    ev = event(subject={"id_hmac": "ab" * 32, "id_masked": nid[:3] + "****" + nid[-3:]})
+    idx = append(intake, [ev, event()])["results"][0]["index"]
+    wait_tree_head(client(), idx + 1)
+
+    def set_columns(cols):
+        r = psql(stack["BLIGATE_DB_SUPER_URL"],
+                 f"SET session_replication_role = replica; UPDATE audit.events SET {cols} WHERE idx = {idx}")
+        assert r.returncode == 0, r.stderr
+
+    c = login("ethics1")
+    try:
+        set_columns("subject_hmacs = '{}', type = 'test.other'")
+        assert c.call("POST", "/v1/audit/verifications", json={})["verified"] is True
+        res = c.call("POST", "/v1/audit/verifications", json={"search_columns": True})
+        assert res["verified"] is False and res["first_mismatch"] == {"index": idx, "reason": "search-columns"}, res
+        set_columns(f"subject_hmacs = ARRAY['{'ab' * 32}'], type = 'test.audit', time = time + interval '1 hour'")
+        res = c.call("POST", "/v1/audit/verifications", json={"search_columns": True})
+        assert res["first_mismatch"] == {"index": idx, "reason": "search-columns"}, res
+    finally:
+        set_columns(f"subject_hmacs = ARRAY['{'ab' * 32}'], type = 'test.audit',"
+                    f" time = '{ev['time']}'::timestamptz")
+    assert c.call("POST", "/v1/audit/verifications", json={"search_columns": True})["verified"] is True
