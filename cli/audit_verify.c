@@ -46,8 +46,9 @@ static EVP_PKEY *key_for(const json_t *jwks, const char *jws)
   return NULL;
 }
 
-/* A tree head file ({tree_size, root_hash, timestamp, signature}) whose signature verifies and
- * whose stated values are the signed ones. */
+/* A tree head file ({tree_size, root_hash, timestamp, key_id, signature}) whose signature
+ * verifies and whose stated values are the signed ones: the timestamp the payload's, the key_id
+ * the header's kid (a file may leave any of them out, never state another). */
 static bool load_tree_head(const char *path, const json_t *jwks, struct aud_sth *out)
 {
   json_t *j = load_json(path, "tree head");
@@ -62,11 +63,19 @@ static bool load_tree_head(const char *path, const json_t *jwks, struct aud_sth 
     fprintf(stderr, "bligate audit: the signature of the tree head %s does not verify\n", path);
   else if (pub) {
     const json_t *size = json_object_get(j, "tree_size");
-    const char *root = json_string_value(json_object_get(j, "root_hash"));
+    const json_t *rootj = json_object_get(j, "root_hash"), *tsj = json_object_get(j, "timestamp"),
+                 *kidj = json_object_get(j, "key_id");
+    const char *root = json_string_value(rootj), *ts = json_string_value(tsj), *kid = json_string_value(kidj);
     unsigned char r[AUD_HASH_LEN];
     if ((size && (!json_is_integer(size) || (uint64_t)json_integer_value(size) != out->tree_size)) ||
-        (root && (!aud_hash_unhex(root, r) || memcmp(r, out->root, AUD_HASH_LEN))))
+        (rootj && (!aud_hash_unhex(root, r) || memcmp(r, out->root, AUD_HASH_LEN))))
       fprintf(stderr, "bligate audit: %s states other values than it signs\n", path);
+    else if (tsj && (!ts || strcmp(ts, out->timestamp)))
+      fprintf(stderr, "bligate audit: %s states the timestamp %s, but it was signed %s\n", path,
+              ts ? ts : "(not a string)", out->timestamp);
+    else if (kidj && (!kid || !out->kid[0] || strcmp(kid, out->kid)))
+      fprintf(stderr, "bligate audit: %s states the key %s, but it was signed by %s\n", path,
+              kid ? kid : "(not a string)", out->kid[0] ? out->kid : "(no key named)");
     else
       ok = true;
   }

@@ -93,7 +93,8 @@ def _b64url(s):
 
 
 def verify_tree_head(sth, jwks):
-    """True when sth["signature"] is an ES256 JWS by a key of jwks over exactly sth's values."""
+    """True when sth["signature"] is an ES256 JWS by a key of jwks over exactly sth's values (its key_id,
+    when stated, the header's kid)."""
     h, p, s = sth["signature"].split(".")
     header = json.loads(_b64url(h))
     if header.get("alg") != "ES256":
@@ -113,4 +114,4 @@ def verify_tree_head(sth, jwks):
         return False
     payload = json.loads(_b64url(p))
     return (payload.get("tree_size") == sth["tree_size"] and payload.get("root_hash") == sth["root_hash"]
-            and payload.get("timestamp") == sth["timestamp"])
+            and payload.get("timestamp") == sth["timestamp"] and sth.get("key_id", header["kid"]) == header["kid"])

@@ -469,6 +469,35 @@ def test_offline_verifier_accepts_an_honest_export_and_rejects_tampering(login, 
     assert verify(lines, "badsig.json").returncode != 0
 
 
+@pytest.mark.parametrize("field,value", [("timestamp", "2031-12-31T23:59:59Z"), ("key_id", "not-the-signing-key")])
+def test_offline_verifier_refuses_a_tree_head_file_stating_another_timestamp_or_key(login, client, intake, tmp_path,
+                                                                                    field, value):
+    """Review 10: the CLI compared only tree_size and root_hash of the file with the signed payload."""
+    append(intake, [event()])
+    c = client()
+    sth = wait_tree_head(c, 1)
+    keys = c.call("GET", "/v1/audit/keys", bearer=False)
+    r = login("permadmin").get("/v1/audit/events", headers={"Accept": "application/x-ndjson"},
+                               params={"tree_size": sth["tree_size"]})
+    (tmp_path / "export.ndjson").write_text(r.text)
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+
+    def verify(head):
+        (tmp_path / "sth.json").write_text(json.dumps(head))
+        return run_cli(["audit", "verify", "--export", str(tmp_path / "export.ndjson"), "--tree-head",
+                        str(tmp_path / "sth.json"), "--keys", str(tmp_path / "keys.json")])
+
+    ok = verify(sth)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert verify({k: v for k, v in sth.items() if k != field}).returncode == 0  # left out: nothing stated
+    forged = dict(sth, **{field: value})
+    assert not auditlib.verify_tree_head(forged, keys)  # the reference verifier refuses it too
+    res = verify(forged)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert value in res.stderr and sth[field] in res.stderr, res.stderr
+    assert verify(dict(sth, **{field: 1})).returncode == 1  # not a string
+
+
 def test_server_verification_recomputes_the_tree(login, intake, client):
     append(intake, [event() for _ in range(3)])
     wait_tree_head(client(), 4)
