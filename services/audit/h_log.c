@@ -16,8 +16,13 @@ void aud_h_sth_latest(struct bg_request *r)
     bg_db_failed(r, c);
   else if (PQntuples(res) == 0) /* only before the signer's first round */
     bg_reply_problem(r, BG_P_AUD_NO_TREE_HEAD, NULL);
-  else
-    bg_reply_json(r, 200, aud_sth_json(res, 0));
+  else {
+    json_t *sth = aud_sth_json(res, 0);
+    if (sth) /* else it does not match its signature (logged): nothing is served */
+      bg_reply_json(r, 200, sth);
+    else
+      bg_reply_problem(r, BG_P_INTERNAL, NULL);
+  }
   PQclear(res);
   bg_db_release(c);
 }

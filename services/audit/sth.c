@@ -17,20 +17,38 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static bool running;
 
+/* The signature checked with the key its header names (a head signed before a key rotation
+ * names the previous key) and its payload and kid parsed into *out. */
+static bool sth_signed(const char *jws, struct aud_sth *out)
+{
+  char kid[64];
+  EVP_PKEY *key = aud_jws_kid(jws, kid, sizeof kid) ? bg_keyset_find(aud.sign_keys, kid) : NULL;
+  return key && aud_sth_check(jws, key, out) && out->kid[0];
+}
+
+/* A stored tree head as served. Every value is taken from the signature, not from the row's
+ * columns, which someone bypassing the append-only trigger could change; a row whose signature
+ * does not verify or signs another size or root than the row states is not served (NULL). */
 json_t *aud_sth_json(PGresult *res, int row)
 {
-  return json_pack("{s:I, s:s, s:s, s:s, s:s}", "tree_size", (json_int_t)strtoll(PQgetvalue(res, row, 0), NULL, 10),
-                   "root_hash", PQgetvalue(res, row, 1), "timestamp", PQgetvalue(res, row, 2), "key_id",
-                   PQgetvalue(res, row, 3), "signature", PQgetvalue(res, row, 4));
+  struct aud_sth sth;
+  unsigned char root[AUD_HASH_LEN];
+  const char *jws = PQgetvalue(res, row, 4);
+  if (!sth_signed(jws, &sth) || strtoull(PQgetvalue(res, row, 0), NULL, 10) != sth.tree_size ||
+      !aud_hash_unhex(PQgetvalue(res, row, 1), root) || memcmp(root, sth.root, AUD_HASH_LEN)) {
+    bg_error("the tree head of size %s does not match its signature: not served", PQgetvalue(res, row, 0));
+    return NULL;
+  }
+  char hex[2 * AUD_HASH_LEN + 1];
+  aud_hash_hex(sth.root, hex);
+  return json_pack("{s:I, s:s, s:s, s:s, s:s}", "tree_size", (json_int_t)sth.tree_size, "root_hash", hex,
+                   "timestamp", sth.timestamp, "key_id", sth.kid, "signature", jws);
 }
 
 bool aud_sth_verify(const char *jws, uint64_t size, const unsigned char root[AUD_HASH_LEN])
 {
-  /* a head signed before a key rotation verifies with the previous key it names */
   struct aud_sth sth;
-  char kid[64];
-  EVP_PKEY *key = aud_jws_kid(jws, kid, sizeof kid) ? bg_keyset_find(aud.sign_keys, kid) : NULL;
-  return key && aud_sth_check(jws, key, &sth) && sth.tree_size == size && !memcmp(sth.root, root, AUD_HASH_LEN);
+  return sth_signed(jws, &sth) && sth.tree_size == size && !memcmp(sth.root, root, AUD_HASH_LEN);
 }
 
 bool aud_sth_sign_now(struct bg_dbc *c)

@@ -510,6 +510,48 @@ def test_server_verification_recomputes_the_tree(login, intake, client):
             "tree-size-beyond-log")
 
 
+def _jws_part(jws, i):
+    part = jws.split(".")[i]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+@pytest.mark.parametrize("column,tampered,restored", [
+    ("timestamp", "timestamp - interval '5 years'", "timestamp + interval '5 years'"),
+    ("key_id", "key_id || '-x'", "left(key_id, -2)"),
+])
+def test_served_tree_head_states_the_signed_timestamp_and_key(client, intake, stack, column, tampered, restored):
+    """Review 10: the served timestamp and key_id came from tree_heads' columns, which a superuser
+    bypassing the append-only trigger can change; they are the signature's own."""
+    append(intake, [event()])
+    c = client()
+    wait_tree_head(c, 1)
+    done = -1
+    restore_from = [-1]
+    try:
+        for _ in range(5):  # another service's event may be signed meanwhile: change that head too
+            done = int(sql(stack, "SELECT max(tree_size) FROM audit.tree_heads")[0])
+            r = psql(stack["BLIGATE_DB_SUPER_URL"], "SET session_replication_role = replica; "
+                     f"UPDATE audit.tree_heads SET {column} = {tampered} WHERE tree_size <= {done}"
+                     f" AND tree_size > {restore_from[0]}")
+            assert r.returncode == 0, r.stderr
+            restore_from[0] = done
+            served = latest(c)
+            if served["tree_size"] <= done:
+                break
+        assert served["tree_size"] <= done, "no served head among the changed ones"
+        shown = ("to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" if column == "timestamp"
+                 else column)
+        col = sql(stack, f"SELECT {shown} FROM audit.tree_heads WHERE tree_size = {served['tree_size']}")[0]
+        assert col != served[column]  # the column was changed ...
+        assert served["timestamp"] == _jws_part(served["signature"], 1)["timestamp"]  # ... the head is the signed one
+        assert served["key_id"] == _jws_part(served["signature"], 0)["kid"]
+    finally:
+        if restore_from[0] >= 0:
+            r = psql(stack["BLIGATE_DB_SUPER_URL"], "SET session_replication_role = replica; "
+                     f"UPDATE audit.tree_heads SET {column} = {restored} WHERE tree_size <= {restore_from[0]}")
+            assert r.returncode == 0, r.stderr
+
+
 def test_accounts_events_arrive_on_the_log(person, client, stack):
     p = person()
     c = client()
