@@ -87,7 +87,9 @@ void aud_sth_stop(void);
 /* Signs the current state if no tree head covers it yet. */
 bool aud_sth_sign_now(struct bg_dbc *c);
 json_t *aud_sth_json(PGresult *res, int row);
-bool aud_sth_verify(const char *jws, uint64_t size, const unsigned char root[AUD_HASH_LEN]);
+/* The signature verifies and signs exactly this size, root, timestamp and key (a row's columns). */
+bool aud_sth_verify(const char *jws, uint64_t size, const unsigned char root[AUD_HASH_LEN], const char *timestamp,
+                    const char *kid);
 
 /* auth.c */
 bool aud_session_hook(struct bg_request *r);

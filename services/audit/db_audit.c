@@ -30,7 +30,8 @@ const struct bg_db_stmt aud_stmts[] = {
                      " FROM tree_heads ORDER BY tree_size DESC LIMIT 1"},
   {"aud_sth_insert", "INSERT INTO tree_heads (tree_size, root_hash, timestamp, key_id, signature)"
                      " VALUES ($1, decode($2, 'hex'), $3, $4, $5) ON CONFLICT (tree_size) DO NOTHING"},
-  {"aud_sth_upto", "SELECT tree_size, encode(root_hash, 'hex'), signature FROM tree_heads WHERE tree_size <= $1"
+  {"aud_sth_upto", "SELECT tree_size, encode(root_hash, 'hex'), signature, " TS("timestamp") ", key_id"
+                   " FROM tree_heads WHERE tree_size <= $1"
                    " ORDER BY tree_size"},
   /* read with binary results: idx int8, leaf_hash raw, canonical as bytes */
   {"aud_verify_range", "SELECT idx, leaf_hash, canonical FROM events WHERE idx >= $1 AND idx < $2 ORDER BY idx"},

@@ -118,7 +118,7 @@ void aud_h_verify(struct bg_request *r)
     aud_frontier_root(&f, root);
     if (!aud_bytea32(PQgetvalue(heads, hi, 1), want) || memcmp(want, root, AUD_HASH_LEN))
       mark(&mm, 0, "tree-head-root");
-    else if (!aud_sth_verify(PQgetvalue(heads, hi, 2), 0, root))
+    else if (!aud_sth_verify(PQgetvalue(heads, hi, 2), 0, root, PQgetvalue(heads, hi, 3), PQgetvalue(heads, hi, 4)))
       mark(&mm, 0, "tree-head-signature");
     heads_checked++;
     hi++;
@@ -171,7 +171,8 @@ void aud_h_verify(struct bg_request *r)
         aud_frontier_root(&f, root);
         if (!aud_bytea32(PQgetvalue(heads, hi, 1), want) || memcmp(want, root, AUD_HASH_LEN))
           mark(&mm, f.size, "tree-head-root");
-        else if (!aud_sth_verify(PQgetvalue(heads, hi, 2), f.size, root))
+        else if (!aud_sth_verify(PQgetvalue(heads, hi, 2), f.size, root, PQgetvalue(heads, hi, 3),
+                                 PQgetvalue(heads, hi, 4)))
           mark(&mm, f.size, "tree-head-signature");
         heads_checked++;
         hi++;

@@ -45,10 +45,12 @@ json_t *aud_sth_json(PGresult *res, int row)
                    "timestamp", sth.timestamp, "key_id", sth.kid, "signature", jws);
 }
 
-bool aud_sth_verify(const char *jws, uint64_t size, const unsigned char root[AUD_HASH_LEN])
+bool aud_sth_verify(const char *jws, uint64_t size, const unsigned char root[AUD_HASH_LEN], const char *timestamp,
+                    const char *kid)
 {
   struct aud_sth sth;
-  return sth_signed(jws, &sth) && sth.tree_size == size && !memcmp(sth.root, root, AUD_HASH_LEN);
+  return sth_signed(jws, &sth) && sth.tree_size == size && !memcmp(sth.root, root, AUD_HASH_LEN) && timestamp &&
+         !strcmp(sth.timestamp, timestamp) && kid && !strcmp(sth.kid, kid);
 }
 
 bool aud_sth_sign_now(struct bg_dbc *c)

@@ -552,6 +552,33 @@ def test_served_tree_head_states_the_signed_timestamp_and_key(client, intake, st
             assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.parametrize("column,tampered,restored", [
+    ("timestamp", "timestamp - interval '5 years'", "timestamp + interval '5 years'"),
+    ("key_id", "key_id || '-x'", "left(key_id, -2)"),
+])
+def test_server_verification_checks_a_tree_heads_timestamp_and_key_against_its_signature(
+        client, intake, login, stack, column, tampered, restored):
+    """Review 10: POST /v1/audit/verifications compared only a head's size and root with its signature."""
+    append(intake, [event()])
+    size = wait_tree_head(client(), 1)["tree_size"]
+
+    def change(expr):
+        r = psql(stack["BLIGATE_DB_SUPER_URL"], "SET session_replication_role = replica; "
+                 f"UPDATE audit.tree_heads SET {column} = {expr} WHERE tree_size = {size}")
+        assert r.returncode == 0, r.stderr
+
+    c = login("ethics1")
+    assert c.call("POST", "/v1/audit/verifications", json={"tree_size": size})["verified"] is True
+    change(tampered)
+    try:
+        res = c.call("POST", "/v1/audit/verifications", json={"tree_size": size})
+    finally:
+        change(restored)
+    assert res["verified"] is False, res
+    assert res["first_mismatch"] == {"index": size, "reason": "tree-head-signature"}, res
+    assert c.call("POST", "/v1/audit/verifications", json={"tree_size": size})["verified"] is True
+
+
 def test_accounts_events_arrive_on_the_log(person, client, stack):
     p = person()
     c = client()
