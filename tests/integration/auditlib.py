@@ -12,6 +12,25 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 
+def _no_duplicates(pairs):
+    obj = {}
+    for k, v in pairs:
+        if k in obj:
+            raise ValueError(f"duplicate key {k!r}")
+        obj[k] = v
+    return obj
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(text):
+    """json.loads as the CLI's verifier reads (JSON_REJECT_DUPLICATES): a duplicate key, which
+    json.loads would settle by keeping the last, and NaN or Infinity are refused (ValueError)."""
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
 def leaf_hash(data: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + data).digest()
 
@@ -96,7 +115,7 @@ def verify_tree_head(sth, jwks):
     """True when sth["signature"] is an ES256 JWS by a key of jwks over exactly sth's values (its key_id,
     when stated, the header's kid)."""
     h, p, s = sth["signature"].split(".")
-    header = json.loads(_b64url(h))
+    header = loads(_b64url(h))
     if header.get("alg") != "ES256":
         return False
     key = next((k for k in jwks["keys"] if k["kid"] == header.get("kid")), None)
@@ -112,6 +131,6 @@ def verify_tree_head(sth, jwks):
         pub.verify(der, f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         return False
-    payload = json.loads(_b64url(p))
+    payload = loads(_b64url(p))
     return (payload.get("tree_size") == sth["tree_size"] and payload.get("root_hash") == sth["root_hash"]
             and payload.get("timestamp") == sth["timestamp"] and sth.get("key_id", header["kid"]) == header["kid"])

@@ -83,7 +83,7 @@ def export(c, **params):
     r = c.get("/v1/audit/events", headers={"Accept": "application/x-ndjson"}, params=params)
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"].startswith("application/x-ndjson")
-    return [json.loads(line) for line in r.text.splitlines()]
+    return [auditlib.loads(line) for line in r.text.splitlines()]
 
 
 def test_keys_and_signed_tree_heads(client, intake):
@@ -248,7 +248,7 @@ def test_readers_only_and_every_read_is_on_the_log(login, stack, demo):
     problem(q.get("/v1/audit/events", bearer=False), 401, "unauthenticated")
     denied = sql(stack, "SELECT canonical FROM audit.events WHERE source = 'audit' AND actor_id = "
                         f"'{demo['querier1']['account_id']}' ORDER BY idx")
-    outcomes = [(json.loads(d)["type"], json.loads(d)["outcome"]) for d in denied]
+    outcomes = [(auditlib.loads(d)["type"], auditlib.loads(d)["outcome"]) for d in denied]
     assert outcomes[-3:] == [("audit.events.read", "denied"), ("audit.events.searched", "denied"),
                              ("audit.verification.run", "denied")]
     for name in READERS:
@@ -445,10 +445,10 @@ def test_offline_verifier_accepts_an_honest_export_and_rejects_tampering(login, 
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert str(sth["tree_size"]) in ok.stdout
 
-    changed = json.loads(lines[3])
+    changed = auditlib.loads(lines[3])
     changed["event"]["outcome"] = "tampered"
     swapped = lines[:2] + [lines[3], lines[2]] + lines[4:]
-    inserted_ev = json.loads(lines[1])
+    inserted_ev = auditlib.loads(lines[1])
     inserted_ev["event"]["id"] = str(uuid.uuid4())
     tampered = {
         "changed": lines[:3] + [json.dumps(changed, ensure_ascii=False)] + lines[4:],
@@ -498,6 +498,26 @@ def test_offline_verifier_refuses_a_tree_head_file_stating_another_timestamp_or_
     assert verify(dict(sth, **{field: 1})).returncode == 1  # not a string
 
 
+def test_reference_verifier_refuses_duplicate_keys_and_non_numbers(client, intake, login):
+    """Review 10: json.loads keeps the last of duplicate keys, so an export line stating its
+    event's outcome twice hashed to the honest leaf; the tests' loader refuses it, as the CLI does."""
+    append(intake, [event(outcome="success")])
+    sth = wait_tree_head(client(), 1)
+    r = login("permadmin").get("/v1/audit/events", headers={"Accept": "application/x-ndjson"},
+                               params={"tree_size": sth["tree_size"], "from_index": sth["tree_size"] - 1})
+    line = r.text.splitlines()[-1]
+    doc = auditlib.loads(line)
+    assert doc["leaf_hash"] == auditlib.leaf_hash(auditlib.canonical(doc["event"])).hex()
+    dup = line.replace('"event":{', '"event":{"outcome":"failure",', 1)
+    assert dup != line
+    assert json.loads(dup) == doc  # what the plain loader makes of it: the honest line
+    with pytest.raises(ValueError, match="duplicate key 'outcome'"):
+        auditlib.loads(dup)
+    for bad in ("NaN", "Infinity", "-Infinity"):
+        with pytest.raises(ValueError):
+            auditlib.loads(line.replace('"index":', f'"x":{bad},"index":', 1))
+
+
 def test_server_verification_recomputes_the_tree(login, intake, client):
     append(intake, [event() for _ in range(3)])
     wait_tree_head(client(), 4)
@@ -512,7 +532,7 @@ def test_server_verification_recomputes_the_tree(login, intake, client):
 
 def _jws_part(jws, i):
     part = jws.split(".")[i]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return auditlib.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
 @pytest.mark.parametrize("column,tampered,restored", [

@@ -5,7 +5,6 @@ audit append: without it the whole system fails closed) and a page of the log st
 exports then complete, each exactly the events below the tree size fixed when it started --
 over more than one chunk of rows, and whatever was appended meanwhile."""
 
-import json
 import os
 import re
 import socket
@@ -131,7 +130,7 @@ def test_paused_exports_leave_the_pool_to_intake(replica, stack, login, client):
             assert r.status_code == 200, r.text
             assert r.headers["X-Tree-Size"] == str(size)
             # its first rows are read: the rest waits on this reader
-            assert json.loads(next(lines))["index"] == indices[0]
+            assert auditlib.loads(next(lines))["index"] == indices[0]
         # every stream is open and paused; the replica's intake and a page of the log answer
         late = [ev(n="late-1"), ev(n="late-2")]
         got = intake(replica).post("/internal/events", json={"events": late})
@@ -143,7 +142,7 @@ def test_paused_exports_leave_the_pool_to_intake(replica, stack, login, client):
         assert [i["event"]["id"] for i in items["items"]] == [e["id"] for e in want[:2]]
         # each export completes, exactly the events below its tree size, none appended later
         for s, r, rest in streams:
-            lines = [json.loads(x) for x in rest if x]
+            lines = [auditlib.loads(x) for x in rest if x]
             assert [x["index"] for x in lines] == indices[1:]
             assert [x["event"]["id"] for x in lines] == [e["id"] for e in want[1:]]
             for x in lines:
