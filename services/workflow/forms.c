@@ -9,42 +9,11 @@
 #include "bligate/twid.h"
 #include "bligate/util.h"
 #include <ctype.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RELEVANCE_MIN 15
-
-/* Whether a code point only spaces or joins text: white space, controls, and the invisible
- * format characters (zero-width spaces and joiners, direction marks, the byte-order mark). */
-static bool blank_cp(uint32_t cp)
-{
-  return cp < 0x21 || cp == 0x7f || (cp >= 0x80 && cp <= 0xa0) || cp == 0x00ad || cp == 0x034f || cp == 0x061c ||
-         cp == 0x115f || cp == 0x1160 || cp == 0x1680 || cp == 0x180e || (cp >= 0x2000 && cp <= 0x200f) ||
-         (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 || cp == 0x3164 ||
-         cp == 0xfeff || cp == 0xffa0;
-}
-
-/* The characters of s that show: a legal statement of ideographic or zero-width spaces states
- * nothing (rule 5), however many of them there are. s is valid UTF-8 (the JSON parser's). */
-static size_t visible_chars(const char *s)
-{
-  size_t chars = 0;
-  const unsigned char *p = (const unsigned char *)(s ? s : "");
-  while (*p) {
-    uint32_t cp = *p;
-    int extra = cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : cp >= 0xc0 ? 1 : 0;
-    if (extra)
-      cp &= 0x3f >> extra;
-    p++;
-    for (int i = 0; i < extra && (*p & 0xc0) == 0x80; i++, p++)
-      cp = (cp << 6) | (*p & 0x3f);
-    if (!blank_cp(cp))
-      chars++;
-  }
-  return chars;
-}
 
 bool wf_check_legal_statement(struct bg_request *r, const char *legal_basis_id, const char *article,
                               const char *relevance)
@@ -52,11 +21,11 @@ bool wf_check_legal_statement(struct bg_request *r, const char *legal_basis_id, 
   json_t *errors = json_array();
   if (!legal_basis_id)
     bg_field_err(errors, "legal_basis_id", "required", "name the law the query is based on (GET /v1/legal-bases)");
-  if (visible_chars(article) == 0)
+  if (wf_visible_chars(article) == 0)
     bg_field_err(errors, "article", "required", "name the article of that law");
-  if (visible_chars(relevance) == 0)
+  if (wf_visible_chars(relevance) == 0)
     bg_field_err(errors, "relevance", "required", "explain how the case relates to the query");
-  else if (visible_chars(relevance) < RELEVANCE_MIN)
+  else if (wf_visible_chars(relevance) < RELEVANCE_MIN)
     bg_field_err(errors, "relevance", "length",
                  "at least 15 characters, not counting spaces: explain how the case relates to the query");
   if (json_array_size(errors) == 0) {
@@ -65,6 +34,15 @@ bool wf_check_legal_statement(struct bg_request *r, const char *legal_basis_id, 
   }
   bg_reply_problem_errors(r, BG_P_LEGAL_BASIS_REQUIRED, errors,
                           "a form without a clear legal basis and relevance is not accepted (rule 5)");
+  return false;
+}
+
+bool wf_check_case_reference(struct bg_request *r, const char *case_reference)
+{
+  if (!case_reference || wf_visible_chars(case_reference) > 0)
+    return true;
+  bg_reply_field_error(r, BG_P_VALIDATION, "case_reference", "required",
+                       "a case reference made only of spaces or invisible characters names no case");
   return false;
 }
 

@@ -93,7 +93,7 @@ void wf_h_apps_post(struct bg_request *r)
   struct bg_dbc *c = NULL;
   PGresult *res = NULL;
   if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)) || !wf_check_legal_statement(r, b.legal_basis_id, b.article, b.relevance) ||
-      !(items = wf_parse_subjects(r, b.subjects)))
+      !wf_check_case_reference(r, b.case_reference) || !(items = wf_parse_subjects(r, b.subjects)))
     return;
   if (!(me = wf_caller(r)))
     goto done;

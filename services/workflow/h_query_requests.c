@@ -110,7 +110,7 @@ void wf_h_requests_post(struct bg_request *r)
   struct bg_dbc *c = NULL;
   PGresult *res = NULL;
   if (!(bg_json_parse(r, r->json, spec, &b) && bg_req_no_twid(r)) || !wf_check_legal_statement(r, b.legal_basis_id, b.article, b.relevance) ||
-      !(items = wf_parse_subjects(r, b.subjects)))
+      !wf_check_case_reference(r, b.case_reference) || !(items = wf_parse_subjects(r, b.subjects)))
     return;
   const char *querier_id = b.querier_id ? b.querier_id : r->token.sub;
   const char *requester_id = b.requester_id ? b.requester_id : r->token.sub;

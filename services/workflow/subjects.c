@@ -5,8 +5,60 @@
 #include "bligate/json.h"
 #include "bligate/twid.h"
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Code points that show nothing however many are written: white space and controls, format
+ * characters (zero-width spaces and joiners, direction marks, word joiners and invisible
+ * operators, interlinear annotation, tags), variation selectors, fillers that render blank
+ * (Hangul fillers, the Braille blank), combining marks with nothing to combine with counted as
+ * nothing, private use and non-characters. Sorted, first and last included. */
+static const struct {
+  uint32_t lo, hi;
+} wf_invisible[] = {
+  {0x0000, 0x0020},   {0x007f, 0x00a0},   {0x00ad, 0x00ad},   {0x0300, 0x036f},   {0x061c, 0x061c},
+  {0x115f, 0x1160},   {0x1680, 0x1680},   {0x17b4, 0x17b5},   {0x180b, 0x180f},   {0x1ab0, 0x1aff},
+  {0x1dc0, 0x1dff},   {0x2000, 0x200f},   {0x2028, 0x202f},   {0x205f, 0x206f},   {0x20d0, 0x20ff},
+  {0x2800, 0x2800},   {0x3000, 0x3000},   {0x3164, 0x3164},   {0xd800, 0xf8ff},   {0xfdd0, 0xfdef},
+  {0xfe00, 0xfe0f},   {0xfe20, 0xfe2f},   {0xfeff, 0xfeff},   {0xffa0, 0xffa0},   {0xfff0, 0xfffb},
+  {0xfffe, 0xffff},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd}, {0x13430, 0x1343f}, {0x1bca0, 0x1bca3},
+  {0x1d173, 0x1d17a}, {0xe0000, 0xe0fff}, {0xf0000, 0x10ffff},
+};
+
+static bool wf_invisible_cp(uint32_t cp)
+{
+  size_t lo = 0, hi = sizeof wf_invisible / sizeof wf_invisible[0];
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (cp < wf_invisible[mid].lo)
+      hi = mid;
+    else if (cp > wf_invisible[mid].hi)
+      lo = mid + 1;
+    else
+      return true;
+  }
+  /* the non-characters at the end of every plane */
+  return (cp & 0xfffe) == 0xfffe;
+}
+
+size_t wf_visible_chars(const char *s)
+{
+  size_t chars = 0;
+  const unsigned char *p = (const unsigned char *)(s ? s : "");
+  while (*p) {
+    uint32_t cp = *p;
+    int extra = cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : cp >= 0xc0 ? 1 : 0;
+    if (extra)
+      cp &= 0x3f >> extra;
+    p++;
+    for (int i = 0; i < extra && (*p & 0xc0) == 0x80; i++, p++)
+      cp = (cp << 6) | (*p & 0x3f);
+    if (!wf_invisible_cp(cp))
+      chars++;
+  }
+  return chars;
+}
 
 struct subject_body {
   const char *name, *national_id;
@@ -31,6 +83,10 @@ enum wf_subjects_result wf_subjects_check(const json_t *subjects, json_t *errors
     struct subject_body b = {0};
     if (!bg_json_parse_into(s, spec, &b, errors, prefix))
       continue;
+    if (wf_visible_chars(b.name) == 0) {
+      snprintf(field, sizeof field, "%sname", prefix);
+      bg_field_err(errors, field, "required", "a name made only of spaces or invisible characters names no one");
+    }
     size_t k;
     json_t *it;
     json_array_foreach(b.items, k, it)

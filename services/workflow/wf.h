@@ -60,6 +60,10 @@ enum wf_subjects_result { WF_SUBJECTS_OK, WF_SUBJECTS_UNKNOWN_FIELD, WF_SUBJECTS
 /* Checks each {name, national_id, items} (errors named subjects[i].field) and that no ID
  * repeats; on success *items is the union of every subject's items, in catalogue order. */
 enum wf_subjects_result wf_subjects_check(const json_t *subjects, json_t *errors, json_t **items);
+/* The characters of s (valid UTF-8) that show: letters, digits, punctuation and symbols, not
+ * white space, format characters, variation selectors, blank fillers or lone combining marks.
+ * Wherever a field must say something (rule 5), a value with none of these is blank. */
+size_t wf_visible_chars(const char *s);
 /* Items of `wanted` (array of codes) absent from `have` (array of codes), in wanted's order. */
 json_t *wf_items_missing(const json_t *wanted, const json_t *have);
 /* The items whose grant is active in an internal grants reply. */
@@ -75,6 +79,9 @@ char *wf_open(const char *sealed, const char *id_hmac);
  * article or the relevance is missing, or the relevance is under 15 characters; returns false. */
 bool wf_check_legal_statement(struct bg_request *r, const char *legal_basis_id, const char *article,
                               const char *relevance);
+/* Replies 400 validation-failed (case_reference: required) and returns false when a case
+ * reference is given but blank (nothing in it shows); NULL passes (Form 3's is optional). */
+bool wf_check_case_reference(struct bg_request *r, const char *case_reference);
 /* Checks the subjects array; replies (unknown-field / validation-failed / item-unknown) and
  * returns NULL when it is refused, else the union of the items wanted. */
 json_t *wf_parse_subjects(struct bg_request *r, const json_t *subjects);

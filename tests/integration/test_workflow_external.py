@@ -114,10 +114,14 @@ def test_form3_without_legal_basis_is_not_accepted(login, bases, demo):
                 "legal-basis-required")
     assert p["errors"][0] == {"field": "relevance", "code": "length", "detail": p["errors"][0]["detail"]}
     # a statement of blanks states nothing: ideographic spaces, zero-width spaces, a byte-order mark
-    for blank in ("\u3000", "\u200b", "\ufeff \u00a0"):
+    for blank in ("\u3000", "\u200b", "\ufeff \u00a0", "\u2800", "\ufe0f", "\U000e0020", "\u2063"):
         p = problem(d1.post("/v1/external-applications", json={**body, "article": blank, "relevance": blank * 20}),
                     422, "legal-basis-required")
         assert [e["field"] for e in p["errors"]] == ["article", "relevance"], p
+        # an optional case reference, when given, names a case (it becomes the linked request's)
+        p = problem(d1.post("/v1/external-applications", json={**body, "case_reference": blank}), 400,
+                    "validation-failed")
+        assert p["errors"][0]["field"] == "case_reference", p
     p = problem(d1.post("/v1/external-applications", json={k: v for k, v in body.items()
                                                              if k not in ("legal_basis_id", "relevance")}),
                 422, "legal-basis-required")

@@ -227,6 +227,34 @@ def test_legal_statement_and_subjects_are_checked(login, bases):
     problem(q1.post("/v1/query-requests", json={**base, "max_uses": 0}), 400, "validation-failed")
 
 
+# characters that show nothing: Braille blank, variation selectors, Mongolian free variation
+# selectors, tags, interlinear annotation, word joiner and invisible operators, a lone combining mark
+INVISIBLE = ("\u2800", "\ufe0f", "\ufe00", "\u180b", "\U000e0041", "\U000e007f", "\ufff9", "\ufffb",
+             "\u2060", "\u2064", "\u0301", "\u200b\u2800\ufe0f")
+
+
+def test_a_statement_of_invisible_characters_states_nothing(login, bases):
+    """Rule 5: a legal statement, a case reference or a subject's name made only of characters
+    that do not show is blank, whichever invisible characters they are."""
+    q1 = login("querier1")
+    base = form2(bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])])
+    for blank in INVISIBLE:
+        p = problem(q1.post("/v1/query-requests", json={**base, "article": blank, "relevance": blank * 15}), 422,
+                    "legal-basis-required")
+        assert [e["field"] for e in p["errors"]] == ["article", "relevance"], (blank, p)
+        # fourteen characters that show, padded with invisible ones, are still fourteen
+        p = problem(q1.post("/v1/query-requests", json={**base, "relevance": "查" * 14 + blank * 5}), 422,
+                    "legal-basis-required")
+        assert p["errors"][0]["code"] == "length"
+        p = problem(q1.post("/v1/query-requests", json={**base, "case_reference": blank}), 400, "validation-failed")
+        assert p["errors"][0]["field"] == "case_reference", p
+        p = problem(q1.post("/v1/query-requests", json={**base, "subjects": [dict(subject(["C0101"]), name=blank)]}),
+                    400, "validation-failed")
+        assert p["errors"][0]["field"] == "subjects[0].name", p
+    # text that shows is counted, whatever its script; a variation selector after it changes nothing
+    assert submit(q1, {**base, "article": "第4條", "relevance": "查核申請人家戶所得以審核社會救助資格\ufe0f"})
+
+
 def test_nobody_approves_their_own_request(login, bases, demo, person_in, admin):
     q1, sup, director = login("querier1"), login("supervisor1"), login("director")
     req = submit(q1, form2(bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])]))
