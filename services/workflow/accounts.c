@@ -64,6 +64,19 @@ void wf_reply_accounts_down(struct bg_request *r, long status)
   bg_reply_problem(r, BG_P_DEPENDENCY_UNAVAILABLE, "the accounts service could not be asked (status %ld)", status);
 }
 
+bool wf_check_requester_active(struct bg_request *r, const char *id, const char *who)
+{
+  json_t *acc = NULL;
+  long st = wf_account_get(r, id, &acc);
+  bool ok = st == 200 && wf_is_active(acc);
+  json_decref(acc);
+  if (st != 200 && st != 404)
+    wf_reply_accounts_down(r, st);
+  else if (!ok)
+    bg_reply_problem(r, BG_P_REQUESTER_INVALID, "the %s is no longer an active account", who);
+  return ok;
+}
+
 json_t *wf_caller(struct bg_request *r) { return wf_account_active(r, r->token.sub); }
 
 json_t *wf_account_active(struct bg_request *r, const char *id)

@@ -417,6 +417,10 @@ void wf_h_apps_endorse(struct bg_request *r)
     bg_reply_problem(r, BG_P_NOT_DECIDER, "the supervisor of the applicant's unit endorses it");
     goto done;
   }
+  /* an endorsement vouches for the applicant's need: one who has left needs nothing (a refusal
+   * still closes it) */
+  if (endorse && !wf_check_requester_active(r, PQgetvalue(res, 0, EA_APPLICANT), "applicant"))
+    goto done;
   PQclear(res);
   res = NULL;
   if (!(c = bg_db_for(r, wf.db)) || !(res = lock_for_step(r, c, id, now_s, "submitted")))
@@ -551,6 +555,9 @@ void wf_h_apps_review(struct bg_request *r)
       goto done;
     }
     if (!wf_check_grants(r, b.querier_id, items))
+      goto done;
+    /* the applicant becomes the linked request's requester, who must be active (as on Form 2) */
+    if (!wf_check_requester_active(r, PQgetvalue(res, 0, EA_APPLICANT), "applicant"))
       goto done;
   }
   PQclear(res);

@@ -411,6 +411,10 @@ void wf_h_requests_decide(struct bg_request *r)
                      director ? "the Director" : "the supervisor of the querier's unit");
     goto done;
   }
+  /* no data for one who has left since asking (Form 2's requester, Form 3's applicant): checked
+   * as at submission, a rejection still goes through */
+  if (approve && !wf_check_requester_active(r, PQgetvalue(res, 0, QR_REQUESTER), "requester"))
+    goto done;
   PQclear(res);
   res = NULL;
   if (!(c = bg_db_for(r, wf.db)))

@@ -52,6 +52,10 @@ long wf_account_get(struct bg_request *r, const char *id, json_t **out);
 long wf_unit_get(struct bg_request *r, const char *id, json_t **out);
 long wf_grants_get(struct bg_request *r, const char *id, json_t **out);
 bool wf_has_role(const json_t *account, const char *role);
+/* Refuses (422 requester-invalid, its detail naming `who`; 503 when accounts cannot say) when the person a
+ * request is for — Form 2's requester, Form 3's applicant — is no longer an active account: one
+ * who has left gets no data, whichever step comes after their leaving. Returns false after replying. */
+bool wf_check_requester_active(struct bg_request *r, const char *id, const char *who);
 bool wf_is_active(const json_t *account);
 const char *wf_str(const json_t *obj, const char *key);
 

@@ -314,3 +314,37 @@ def test_the_last_uses_taken_at_once_complete_the_application(login, bases, demo
     assert [replies[n].status_code for n in (a, b)] == [200, 200], [replies[n].text for n in (a, b)]
     got = d1.call("GET", f"/v1/external-applications/{app['id']}")
     assert (got["state"], got["close_reason"]) == ("closed", "completed"), got
+
+
+def test_an_applicant_who_left_gets_no_data(login, bases, demo, person_in, admin):
+    """The applicant of a Form 3 is its linked request's requester: once their account is
+    deactivated it is neither endorsed, accepted nor approved (422 requester-invalid, as Form 2
+    refuses an inactive requester); refusing it at each step still closes it."""
+    head, rev, sup = login("district1head"), login("reviewer1"), login("supervisor1")
+    applicant = person_in(demo["district1"]["unit_id"], roles=("external_applicant",))
+    body = form3(demo, bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])])
+    submitted, endorsed, accepted = (applicant["c"].call("POST", "/v1/external-applications", status=201, json=body)
+                                     for _ in range(3))
+    assert endorse(head, endorsed["id"]).status_code == 200
+    assert endorse(head, accepted["id"]).status_code == 200
+    r = review(rev, accepted["id"], querier_id=demo["querier1"]["account_id"])
+    assert r.status_code == 200, r.text
+    qid = r.json()["query_request"]["id"]
+    admin.call("POST", f"/v1/accounts/{applicant['id']}/deactivate", json={"reason": "離職"})
+
+    problem(endorse(head, submitted["id"]), 422, "requester-invalid")
+    problem(review(rev, endorsed["id"], querier_id=demo["querier1"]["account_id"]), 422, "requester-invalid")
+    problem(sup.post(f"/v1/query-requests/{qid}/decision", json={"decision": "approve"}), 422, "requester-invalid")
+    # nothing changed by the refusals
+    assert head.call("GET", f"/v1/external-applications/{submitted['id']}")["state"] == "submitted"
+    assert rev.call("GET", f"/v1/external-applications/{endorsed['id']}")["state"] == "endorsed"
+    assert sup.call("GET", f"/v1/query-requests/{qid}")["state"] == "pending"
+    # each may still be refused, which closes it
+    r = endorse(head, submitted["id"], decision="refuse", comment="申請人已離職")
+    assert r.status_code == 200 and r.json()["state"] == "not_endorsed", r.text
+    r = review(rev, endorsed["id"], decision="reject", reason="other", opinion="申請人已離職，不予受理")
+    assert r.status_code == 200 and r.json()["state"] == "rejected", r.text
+    r = sup.post(f"/v1/query-requests/{qid}/decision", json={"decision": "reject", "reason": "申請人已離職"})
+    assert r.status_code == 200, r.text
+    got = rev.call("GET", f"/v1/external-applications/{accepted['id']}")
+    assert got["state"] == "closed" and got["close_reason"] == "request_rejected"

@@ -133,6 +133,20 @@ def test_colleague_asks_a_querier(login, bases, person_in, demo):
     problem(bystander["c"].post("/v1/query-requests", json=third), 403, "forbidden")
 
 
+def test_a_requester_who_left_gets_no_data(login, bases, person_in, demo, admin):
+    """A request asked for by a colleague who has since left is not approved (422
+    requester-invalid, as at submission); it may still be rejected."""
+    colleague = person_in(demo["querier1"]["unit_id"], roles=())
+    body = form2(bases["SENIOR-WELFARE"], [subject(["C0101"])], querier_id=demo["querier1"]["account_id"])
+    req = submit(colleague["c"], body)
+    admin.call("POST", f"/v1/accounts/{colleague['id']}/deactivate", json={"reason": "離職"})
+    sup = login("supervisor1")
+    url = f"/v1/query-requests/{req['id']}/decision"
+    problem(sup.post(url, json={"decision": "approve"}), 422, "requester-invalid")
+    assert sup.call("GET", f"/v1/query-requests/{req['id']}")["state"] == "pending"
+    assert sup.call("POST", url, json={"decision": "reject", "reason": "申請人已離職"})["state"] == "rejected"
+
+
 def test_legal_basis_must_cover_every_item(login, bases):
     q1 = login("querier1")
     body = form2(bases["DOMESTIC-VIOLENCE"], [subject(["C0101", "B0101"]), subject(["B0201"])])
