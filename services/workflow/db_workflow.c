@@ -59,6 +59,15 @@
   " LEFT JOIN query_request_subjects s ON s.request_id = q.id AND " match                                  \
   " LEFT JOIN query_request_uses u ON u.subject_id = s.id AND u.item = $4::text WHERE q.id = $1"
 
+/* The next number of a form in the year (Asia/Taipei) of the timestamp `at`, as "YYYY-NNNNNN"
+ * (more digits past 999999, never cut): the (form, year) counter row is taken and kept locked
+ * until the insert's transaction ends, so numbers follow one another with no gap or repeat. */
+#define FORM_NO(form, at)                                                                                              \
+  "INSERT INTO form_numbers AS f (form, year, last) VALUES (" form ","                                                 \
+  " extract(year FROM " at "::timestamptz AT TIME ZONE 'Asia/Taipei')::int, 1)"                                        \
+  " ON CONFLICT (form, year) DO UPDATE SET last = f.last + 1"                                                          \
+  " RETURNING f.year || '-' || lpad(f.last::text, greatest(6, length(f.last::text)), '0') AS no"
+
 const struct bg_db_stmt wf_stmts[] = {
   BG_OUTBOX_STMT,
   BG_IDEM_STMTS,
@@ -70,12 +79,12 @@ const struct bg_db_stmt wf_stmts[] = {
                 " SELECT $1, $2, $3, $4, ARRAY(SELECT json_array_elements_text($5::json)), $6, $7, $8 RETURNING " LBCOLS},
   /* query requests (Form 2). The registration number counts per bureau year (Asia/Taipei). */
   {"qr_insert",
-   "INSERT INTO query_requests (id, registration_no, unit_id, querier_id, querier_name, requester_id, requester_name,"
+   "WITH n AS (" FORM_NO("'F2'", "$17") ")"
+   " INSERT INTO query_requests (id, registration_no, unit_id, querier_id, querier_name, requester_id, requester_name,"
    " requester_unit_id, submitted_by, legal_basis_id, article, relevance, case_reference, max_uses, subject_count,"
    " decider_role, state, external_application_id, created_at, updated_at)"
-   " VALUES ($1, 'F2-' || to_char($17::timestamptz AT TIME ZONE 'Asia/Taipei', 'YYYY') || '-'"
-   " || lpad(nextval('query_request_no')::text, 6, '0'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-   " 'pending', $16, $17, $17)"},
+   " SELECT $1, 'F2-' || n.no, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'pending', $16, $17, $17"
+   " FROM n"},
   {"qs_insert", "INSERT INTO query_request_subjects (id, request_id, seq, name, id_hmac, id_masked, id_enc, items)"
                 " SELECT $1, $2, $3, $4, $5, $6, $7, ARRAY(SELECT json_array_elements_text($8::json))"},
   /* a linked request (Form 3 accepted) takes the application's subjects as they are */
@@ -146,12 +155,11 @@ const struct bg_db_stmt wf_stmts[] = {
   {"qr_all_done", "SELECT COALESCE(bool_and(used >= 1), false) FROM query_request_uses WHERE request_id = $1"},
   /* external applications (Form 3) */
   {"ea_insert",
-   "INSERT INTO external_applications (id, application_no, applicant_id, applicant_name, applicant_unit_id,"
+   "WITH n AS (" FORM_NO("'F3'", "$14") ")"
+   " INSERT INTO external_applications (id, application_no, applicant_id, applicant_name, applicant_unit_id,"
    " applicant_title, phone, fax, target_unit_id, legal_basis_id, article, relevance, case_reference, subject_count,"
    " state, created_at, updated_at)"
-   " VALUES ($1, 'F3-' || to_char($14::timestamptz AT TIME ZONE 'Asia/Taipei', 'YYYY') || '-'"
-   " || lpad(nextval('external_application_no')::text, 6, '0'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-   " 'submitted', $14, $14)"},
+   " SELECT $1, 'F3-' || n.no, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'submitted', $14, $14 FROM n"},
   {"eas_insert", "INSERT INTO external_application_subjects (id, application_id, seq, name, id_hmac, id_masked, id_enc,"
                  " items) SELECT $1, $2, $3, $4, $5, $6, $7, ARRAY(SELECT json_array_elements_text($8::json))"},
   {"ea_get", "SELECT " EACOLS("$2") EAFROM " WHERE a.id = $1"},

@@ -8,12 +8,14 @@ the contract."""
 import base64
 import concurrent.futures
 import datetime
+import os
+import shutil
 import uuid
 
 import pytest
 import requests
 
-from conftest import new_national_id, problem
+from conftest import devpki, new_national_id, problem
 from workflow_helpers import (RELEVANCE, audit_source, bases, events_about, form2, grant, person_in, proxy,  # noqa: F401
                               race_consume, sql, subject, today, units)
 
@@ -512,3 +514,50 @@ def test_idempotent_submission(login, bases):
     assert body["subjects"][0]["national_id"] not in b.text
     problem(q1.post("/v1/query-requests", json={**body, "article": "第4條"}, headers=key), 422,
             "idempotency-key-reused")
+
+
+@pytest.fixture
+def long_crl(stack):
+    """A revocation list valid for 150 days, so logins work with the clock moved into next year;
+    the stack's own list comes back afterwards."""
+    crl = os.path.join(stack["PKI"], "crl.pem")
+    saved = crl + ".numbers-saved"
+    shutil.copy2(crl, saved)
+    devpki.write_crl(stack["PKI"], next_update=datetime.timedelta(days=150))
+    yield
+    shutil.move(saved, crl)
+    os.utime(crl)
+
+
+def test_numbers_are_counted_per_year(login, bases, demo, clock, long_crl, stack):
+    """Registration (F2-YYYY-NNNNNN) and application (F3-...) numbers start again at 1 each year
+    (Asia/Taipei), as the contract says; they went on from the year before."""
+    from test_workflow_external import form3
+    q1, d1 = login("querier1"), login("district1")
+    a = submit(q1, form2(bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])]))
+    fa = d1.call("POST", "/v1/external-applications", status=201,
+                 json=form3(demo, bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])]))
+    # to noon on 2 January of next year in Taipei (UTC+8, no daylight saving)
+    now = ts(clock(0)["now"]) + datetime.timedelta(hours=8)
+    target = datetime.datetime(now.year + 1, 1, 2, 12)
+    clock((target - now).total_seconds())
+    year = str(now.year + 1)
+    # numbers this stack gave in that year already (an earlier run of this test)
+    f2_before = int(sql(stack, f"SELECT count(*) FROM workflow.query_requests WHERE registration_no LIKE 'F2-{year}-%'")[0])
+    f3_before = int(sql(stack, f"SELECT count(*) FROM workflow.external_applications"
+                               f" WHERE application_no LIKE 'F3-{year}-%'")[0])
+    q1, d1 = login("querier1"), login("district1")
+    b = submit(q1, form2(bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])]))
+    c = submit(q1, form2(bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])]))
+    fb = d1.call("POST", "/v1/external-applications", status=201,
+                 json=form3(demo, bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])]))
+    assert a["registration_no"].split("-")[1] == str(now.year)
+    assert b["registration_no"] == f"F2-{year}-{f2_before + 1:06d}", (a["registration_no"], b["registration_no"])
+    assert c["registration_no"] == f"F2-{year}-{f2_before + 2:06d}"
+    assert fa["application_no"].split("-")[1] == str(now.year)
+    assert fb["application_no"] == f"F3-{year}-{f3_before + 1:06d}", (fa["application_no"], fb["application_no"])
+    # back in this year the count goes on where it was
+    clock(0)
+    q1 = login("querier1")
+    d = submit(q1, form2(bases["PUBLIC-ASSISTANCE"], [subject(["C0101"])]))
+    assert d["registration_no"] == "F2-%s-%06d" % (now.year, int(a["registration_no"].split("-")[2]) + 1)
