@@ -11,24 +11,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-
-def _no_duplicates(pairs):
-    obj = {}
-    for k, v in pairs:
-        if k in obj:
-            raise ValueError(f"duplicate key {k!r}")
-        obj[k] = v
-    return obj
-
-
-def _no_constant(name):
-    raise ValueError(f"{name} is not JSON")
+from bligate_dev.contract import strict_loads
 
 
 def loads(text):
-    """json.loads as the CLI's verifier reads (JSON_REJECT_DUPLICATES): a duplicate key, which
+    """JSON as the CLI's verifier reads it (JSON_REJECT_DUPLICATES): a duplicate key, which
     json.loads would settle by keeping the last, and NaN or Infinity are refused (ValueError)."""
-    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    return strict_loads(text)
 
 
 def leaf_hash(data: bytes) -> bytes:

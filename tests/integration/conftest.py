@@ -2,10 +2,12 @@
 ctest's fixture (`scripts/stack start` with BLIGATE_VAR pointing at the build's testvar), real
 certificates from the development PKI, and every response checked against openapi/."""
 
+import datetime
 import json
 import os
 import pathlib
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -116,6 +118,19 @@ def clock(stack):
 
     yield set_offset
     set_offset(0)
+
+
+@pytest.fixture
+def long_crl(stack):
+    """A revocation list valid for 150 days, so logins work with the clock moved months on (into
+    next year, say); the stack's own list comes back afterwards."""
+    crl = os.path.join(stack["PKI"], "crl.pem")
+    saved = crl + ".long-crl-saved"
+    shutil.copy2(crl, saved)
+    devpki.write_crl(stack["PKI"], next_update=datetime.timedelta(days=150))
+    yield
+    shutil.move(saved, crl)
+    os.utime(crl)
 
 
 def new_request_id(prefix="t"):

@@ -8,14 +8,12 @@ is overdue (test clock), listed and counted on /metrics."""
 
 import datetime
 import hashlib
-import os
-import shutil
 import uuid
 
 import pytest
 
 import auditlib
-from conftest import devpki, problem
+from conftest import problem
 from oversight_helpers import (People, account_updated, consumed, decided, executed, failed, feed, gauge,  # noqa: F401
                                grants_changed, purpose, released, submitted, taipei_now, utc)
 
@@ -264,19 +262,6 @@ def test_refusals_for_every_role(admin, login):
             problem(c.get("/v1/audit/quarters"), 403, "forbidden")
     problem(admin.request("POST", "/v1/audit/quarterly-reviews", bearer=False, json={"year": year, "quarter": 1}),
             401, "unauthenticated")
-
-
-@pytest.fixture
-def long_crl(stack):
-    """A revocation list valid for 150 days, so logins work with the clock moved two months on;
-    the stack's own list comes back afterwards."""
-    crl = os.path.join(stack["PKI"], "crl.pem")
-    saved = crl + ".oversight-saved"
-    shutil.copy2(crl, saved)
-    devpki.write_crl(stack["PKI"], next_update=datetime.timedelta(days=150))
-    yield
-    shutil.move(saved, crl)
-    os.utime(crl)
 
 
 def test_overdue_quarter_with_the_test_clock(admin, login, clock, long_crl, stack):

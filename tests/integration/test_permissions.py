@@ -410,16 +410,22 @@ def test_application_open_at_a_change_of_unit_is_not_decided(client, person, cha
     assert submit(me, "change_of_duties", items=["C0101"]).json()["target_unit_id"] == dis
 
 
-def test_change_of_unit_suspension_is_lifted_only_by_a_change_of_duties(client, person, chain, admin, demo, login,
-                                                                        stack):
+@pytest.mark.parametrize("role_removed_first", [False, True])
+def test_change_of_unit_suspension_is_lifted_only_by_a_change_of_duties(role_removed_first, client, person, chain,
+                                                                        admin, demo, login, stack):
     """A change of unit suspends the grants until a change of duties is approved: a plain Form 1
     (new, change_items) approved in the new unit adds what it names that was not held, and leaves
-    the suspended grants suspended."""
+    the suspended grants suspended — also those suspended before the move for another reason
+    (the querier role removed, then given back)."""
     p = person()
     me = signed_in(client, p)
     approve_all(chain, submit(me, items=["C0101"]).json()["id"])
+    if role_removed_first:  # suspended before the move for another reason, the role back after it
+        admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": []})
     dis = demo["querier2"]["unit_id"]
     admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"unit_id": dis})
+    if role_removed_first:
+        admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": ["querier"]})
     me.refresh()
     new_chain = {**chain, "sup": login("supervisor2")}
     approve_all(new_chain, submit(me, "new", items=["C0101", "B0101"]).json()["id"])
@@ -432,26 +438,6 @@ def test_change_of_unit_suspension_is_lifted_only_by_a_change_of_duties(client, 
     assert grants(admin, p["id"])["C0101"]["status"] == "suspended"
     approve_all(new_chain, submit(me, "change_of_duties", items=["C0101"]).json()["id"])
     assert {k: v["status"] for k, v in grants(admin, p["id"]).items()} == {"C0101": "active"}
-
-
-def test_a_suspension_before_the_move_is_lifted_only_by_a_change_of_duties(client, person, chain, admin, demo,
-                                                                          login):
-    """The querier role removed (grants suspended), then the move, then the role back: the
-    grants wait for a change of duties for the new unit like any moved querier's — a plain
-    Form 1 approved there does not bring them back."""
-    p = person()
-    me = signed_in(client, p)
-    approve_all(chain, submit(me, items=["C0101"]).json()["id"])
-    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": []})
-    dis = demo["querier2"]["unit_id"]
-    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"unit_id": dis})
-    admin.call("PATCH", f"/v1/accounts/{p['id']}", json={"roles": ["querier"]})
-    me.refresh()
-    new_chain = {**chain, "sup": login("supervisor2")}
-    approve_all(new_chain, submit(me, "new", items=["C0101", "B0101"]).json()["id"])
-    g = grants(admin, p["id"])
-    assert {k: (v["status"], v["suspension_reason"]) for k, v in g.items()} == \
-        {"C0101": ("suspended", "change-of-duties"), "B0101": ("active", None)}
 
 
 def test_a_change_of_duties_into_the_unit_moved_to_is_decided_after_the_move(client, person, chain, admin, demo):

@@ -8,14 +8,12 @@ the contract."""
 import base64
 import concurrent.futures
 import datetime
-import os
-import shutil
 import uuid
 
 import pytest
 import requests
 
-from conftest import devpki, new_national_id, problem
+from conftest import new_national_id, problem
 from workflow_helpers import (RELEVANCE, audit_source, bases, events_about, form2, grant, person_in, proxy,  # noqa: F401
                               race_consume, sql, subject, today, units)
 
@@ -514,19 +512,6 @@ def test_idempotent_submission(login, bases):
     assert body["subjects"][0]["national_id"] not in b.text
     problem(q1.post("/v1/query-requests", json={**body, "article": "第4條"}, headers=key), 422,
             "idempotency-key-reused")
-
-
-@pytest.fixture
-def long_crl(stack):
-    """A revocation list valid for 150 days, so logins work with the clock moved into next year;
-    the stack's own list comes back afterwards."""
-    crl = os.path.join(stack["PKI"], "crl.pem")
-    saved = crl + ".numbers-saved"
-    shutil.copy2(crl, saved)
-    devpki.write_crl(stack["PKI"], next_update=datetime.timedelta(days=150))
-    yield
-    shutil.move(saved, crl)
-    os.utime(crl)
 
 
 def test_numbers_are_counted_per_year(login, bases, demo, clock, long_crl, stack):

@@ -194,7 +194,10 @@ def _is_json(mt):
     return mt == "application/json" or mt.endswith("+json")
 
 
-def _strict_json(raw):
+def strict_loads(raw):
+    """json.loads refusing what a strict reader refuses (JSON_REJECT_DUPLICATES in jansson): a
+    duplicate key, which json.loads settles by keeping the last, and NaN or Infinity
+    (ValueError)."""
     def pairs(kv):
         d = {}
         for k, v in kv:
@@ -492,7 +495,7 @@ class Contract:
                 self._check_schema(doc, schema, text, where, "body")
             return None
         try:
-            body = _strict_json(body_bytes.decode("utf-8"))
+            body = strict_loads(body_bytes.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             raise ContractError(f"{where}: the body is not valid JSON ({e}): {body_bytes[:200]!r}") from None
         schema = media.get("schema")
