@@ -157,6 +157,35 @@ static void test_seal_and_open(void **state)
   free(b);
 }
 
+/* wf_visible_chars: what a reader sees of a statement, name or reference (rule 5: blank is not
+ * a legal statement). */
+static void test_visible_chars(void **state)
+{
+  (void)state;
+  assert_int_equal(wf_visible_chars("\xe7\xac\xac" "5" "\xe6\xa2\x9d" "\xe4\xb9\x8b" "1"), 5); /* 第5條之1 */
+  assert_int_equal(wf_visible_chars("a b"), 2);
+  assert_int_equal(wf_visible_chars("\xf0\x9f\x98\x80"), 1);       /* an emoji shows */
+  assert_int_equal(wf_visible_chars("a\xcc\x81"), 1);                /* a + combining acute */
+  const char *blank[] = {
+    "", " \t\r\n", "\xe3\x80\x80",                  /* ideographic space */
+    "\xe2\xa0\x80",                                   /* U+2800 Braille blank */
+    "\xef\xb8\x8f", "\xef\xb8\x80",                 /* variation selectors 16, 1 */
+    "\xe2\x80\x8b\xe2\x80\x8d\xe2\x80\x8f",      /* zero-width space, joiner, RLM */
+    "\xe2\x81\xa0\xe2\x81\xa4",                     /* word joiner, invisible plus */
+    "\xef\xbb\xbf",                                   /* BOM */
+    "\xe1\xa0\x8b",                                   /* Mongolian variation selector */
+    "\xf3\xa0\x81\x81",                              /* tag A, U+E0041 */
+    "\xef\xbf\xb9\xef\xbf\xbb",                     /* interlinear annotation */
+    "\xe3\x85\xa4",                                   /* Hangul filler */
+    "\xcc\x81",                                        /* a lone combining mark */
+    "\xee\x80\x80",                                   /* private use */
+  };
+  for (size_t i = 0; i < sizeof blank / sizeof blank[0]; i++)
+    if (wf_visible_chars(blank[i]) != 0)
+      fail_msg("blank[%zu] counted as showing", i);
+  assert_int_equal(wf_visible_chars(NULL), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -164,6 +193,7 @@ int main(void)
     cmocka_unit_test(test_subjects_refusals),
     cmocka_unit_test(test_items_missing_and_active),
     cmocka_unit_test(test_national_id_in_free_text),
+    cmocka_unit_test(test_visible_chars),
     cmocka_unit_test_setup(test_seal_and_open, crypt_setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
