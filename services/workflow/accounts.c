@@ -77,6 +77,20 @@ bool wf_check_requester_active(struct bg_request *r, const char *id, const char 
   return ok;
 }
 
+bool wf_check_querier_of_unit(struct bg_request *r, const char *id, const char *unit_id)
+{
+  json_t *acc = NULL;
+  long st = wf_account_get(r, id, &acc);
+  const char *unit = st == 200 ? wf_str(acc, "unit_id") : NULL;
+  bool ok = st == 200 && wf_is_active(acc) && wf_has_role(acc, "querier") && unit && !strcmp(unit, unit_id);
+  json_decref(acc);
+  if (st != 200 && st != 404)
+    wf_reply_accounts_down(r, st);
+  else if (!ok)
+    bg_reply_problem(r, BG_P_QUERIER_INVALID, "the querier is no longer an active querier of the request's unit");
+  return ok;
+}
+
 json_t *wf_caller(struct bg_request *r) { return wf_account_active(r, r->token.sub); }
 
 json_t *wf_account_active(struct bg_request *r, const char *id)

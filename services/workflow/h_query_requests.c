@@ -415,6 +415,10 @@ void wf_h_requests_decide(struct bg_request *r)
    * as at submission, a rejection still goes through */
   if (approve && !wf_check_requester_active(r, PQgetvalue(res, 0, QR_REQUESTER), "requester"))
     goto done;
+  /* nor for a querier who is no longer one of the unit's (left, the role gone, moved): nobody
+   * could use the registration (the proxy refuses all three) */
+  if (approve && !wf_check_querier_of_unit(r, PQgetvalue(res, 0, QR_QUERIER), PQgetvalue(res, 0, QR_UNIT)))
+    goto done;
   PQclear(res);
   res = NULL;
   if (!(c = bg_db_for(r, wf.db)))

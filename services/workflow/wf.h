@@ -56,6 +56,10 @@ bool wf_has_role(const json_t *account, const char *role);
  * request is for — Form 2's requester, Form 3's applicant — is no longer an active account: one
  * who has left gets no data, whichever step comes after their leaving. Returns false after replying. */
 bool wf_check_requester_active(struct bg_request *r, const char *id, const char *who);
+/* Refuses (422 querier-invalid; 503 when accounts cannot say) when the querier named on a
+ * request is no longer an active querier of its unit (left, lost the role, moved): an approval
+ * would give a registration nobody may use. Returns false after replying. */
+bool wf_check_querier_of_unit(struct bg_request *r, const char *id, const char *unit_id);
 bool wf_is_active(const json_t *account);
 const char *wf_str(const json_t *obj, const char *key);
 

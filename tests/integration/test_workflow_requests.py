@@ -147,6 +147,28 @@ def test_a_requester_who_left_gets_no_data(login, bases, person_in, demo, admin)
     assert sup.call("POST", url, json={"decision": "reject", "reason": "申請人已離職"})["state"] == "rejected"
 
 
+@pytest.mark.parametrize("change", ["moved", "role-removed", "left"])
+def test_a_request_of_a_querier_gone_from_the_unit_is_not_approved(change, login, bases, person_in, units, admin):
+    """The querier is no longer an active querier of the request's unit when it is decided:
+    moved to another, the role removed or left. Approved, nobody could use it (the proxy
+    refuses all three): 422 querier-invalid; it may still be rejected."""
+    who = person_in(units["SA-WEL"])
+    grant(login, admin, who, ["C0101"], "supervisor1")
+    asker = person_in(units["SA-WEL"], roles=())  # the requester, who stays
+    req = submit(who["c"], form2(bases["SENIOR-WELFARE"], [subject(["C0101"])], requester_id=asker["id"]))
+    if change == "moved":
+        admin.call("PATCH", f"/v1/accounts/{who['id']}", json={"unit_id": units["SA-DIS"]})
+    elif change == "role-removed":
+        admin.call("PATCH", f"/v1/accounts/{who['id']}", json={"roles": []})
+    else:
+        admin.call("POST", f"/v1/accounts/{who['id']}/deactivate", json={"reason": "離職"})
+    sup = login("supervisor1")
+    url = f"/v1/query-requests/{req['id']}/decision"
+    problem(sup.post(url, json={"decision": "approve"}), 422, "querier-invalid")
+    assert sup.call("GET", f"/v1/query-requests/{req['id']}")["state"] == "pending"
+    assert sup.call("POST", url, json={"decision": "reject", "reason": "查詢者已調離"})["state"] == "rejected"
+
+
 def test_legal_basis_must_cover_every_item(login, bases):
     q1 = login("querier1")
     body = form2(bases["DOMESTIC-VIOLENCE"], [subject(["C0101", "B0101"]), subject(["B0201"])])
