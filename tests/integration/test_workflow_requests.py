@@ -140,11 +140,15 @@ def test_a_requester_who_left_gets_no_data(login, bases, person_in, demo, admin)
     body = form2(bases["SENIOR-WELFARE"], [subject(["C0101"])], querier_id=demo["querier1"]["account_id"])
     req = submit(colleague["c"], body)
     admin.call("POST", f"/v1/accounts/{colleague['id']}/deactivate", json={"reason": "離職"})
-    sup = login("supervisor1")
+    refused_then_rejected(login("supervisor1"), req, "requester-invalid", "申請人已離職")
+
+
+def refused_then_rejected(sup, req, code, reason):
+    """The approval is refused (422 `code`), the request stays pending, and it may be rejected."""
     url = f"/v1/query-requests/{req['id']}/decision"
-    problem(sup.post(url, json={"decision": "approve"}), 422, "requester-invalid")
+    problem(sup.post(url, json={"decision": "approve"}), 422, code)
     assert sup.call("GET", f"/v1/query-requests/{req['id']}")["state"] == "pending"
-    assert sup.call("POST", url, json={"decision": "reject", "reason": "申請人已離職"})["state"] == "rejected"
+    assert sup.call("POST", url, json={"decision": "reject", "reason": reason})["state"] == "rejected"
 
 
 @pytest.mark.parametrize("change", ["moved", "role-removed", "left"])
@@ -162,11 +166,7 @@ def test_a_request_of_a_querier_gone_from_the_unit_is_not_approved(change, login
         admin.call("PATCH", f"/v1/accounts/{who['id']}", json={"roles": []})
     else:
         admin.call("POST", f"/v1/accounts/{who['id']}/deactivate", json={"reason": "離職"})
-    sup = login("supervisor1")
-    url = f"/v1/query-requests/{req['id']}/decision"
-    problem(sup.post(url, json={"decision": "approve"}), 422, "querier-invalid")
-    assert sup.call("GET", f"/v1/query-requests/{req['id']}")["state"] == "pending"
-    assert sup.call("POST", url, json={"decision": "reject", "reason": "查詢者已調離"})["state"] == "rejected"
+    refused_then_rejected(login("supervisor1"), req, "querier-invalid", "查詢者已調離")
 
 
 def test_legal_basis_must_cover_every_item(login, bases):
